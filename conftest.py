@@ -1,0 +1,103 @@
+"""pytest at the root: offline environment, a network guard, and nbval over the book's chapters.
+
+Chapters are MyST markdown; nbval collects only .ipynb, so the chapters listed in _toc.yml are read
+with jupytext and run cell by cell in a fresh kernel (ids like `book/intro.md::Cell 2`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent
+
+# Before anything imports huggingface_hub or starts a kernel (kernels inherit the environment):
+os.environ["HF_HUB_OFFLINE"] = "1"  # a hub call fails at once instead of retrying DNS
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["DME_BOOK_BUILD"] = "1"  # chapters render plotly as HTML, as in the book build
+os.environ.setdefault("DME_MODE", "stored")  # chapters 4-6 read precomputed/ records
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def toc_files(root: Path = ROOT) -> list[Path]:
+    """Every page listed in _toc.yml, as a path to its .md file."""
+    import yaml
+
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    found = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                found.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc.get("parts", toc.get("chapters", [])))
+    return [root / (f if f.endswith(".md") else f + ".md") for f in found]
+
+
+def _is_notebook(path: Path) -> bool:
+    """A MyST page with a kernelspec header is a notebook; plain pages (references) are not."""
+    head = path.read_text(encoding="utf-8")[:600]
+    return head.startswith("---") and "kernelspec:" in head
+
+
+class _NotebookReader:
+    """Stands in for nbformat inside nbval: .md chapters are read with jupytext."""
+
+    @staticmethod
+    def read(path, as_version=4):
+        import jupytext
+        import nbformat
+
+        if str(path).endswith(".md"):
+            return jupytext.read(path)
+        return nbformat.read(path, as_version=as_version)
+
+
+def pytest_configure(config):
+    import nbval.plugin
+
+    nbval.plugin.nbformat = _NotebookReader
+
+
+_CHAPTERS: set[Path] | None = None
+
+
+def pytest_collect_file(file_path: Path, parent):
+    global _CHAPTERS
+    if file_path.suffix != ".md":
+        return None
+    if _CHAPTERS is None:
+        _CHAPTERS = {p.resolve() for p in toc_files() if p.exists() and _is_notebook(p)}
+    if file_path.resolve() in _CHAPTERS:
+        from nbval.plugin import IPyNbFile
+
+        return IPyNbFile.from_parent(parent, path=file_path)
+    return None
+
+
+# A guard: no test in this process may open a connection beyond this machine.
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self, address):
+    host = address[0] if isinstance(address, tuple) else address
+    if isinstance(host, str) and not (host.startswith("127.") or host in ("localhost", "::1") or host.startswith("/")):
+        raise ConnectionRefusedError(f"test tried to reach the network ({address}); tests must run offline")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network():
+    if socket.socket.connect is not _guarded_connect:
+        socket.socket.connect = _guarded_connect
+    yield
+    socket.socket.connect = _real_connect
