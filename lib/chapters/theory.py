@@ -1,0 +1,82 @@
+"""Facts chapters 4 and 5 compute rather than measure: the shifted flow-matching schedule, forward passes per
+image, what each text encoder weighs, and the byte layout of GGUF blocks."""
+
+from __future__ import annotations
+
+from lib.config import PRESETS
+from lib.hardware import PARAMETERS
+
+GB = 1e9
+# stabilityai/stable-diffusion-3-medium-diffusers, scheduler/scheduler_config.json (FlowMatchEulerDiscreteScheduler).
+SD3_MEDIUM_SHIFT = 3.0
+
+
+def shifted_sigmas(steps: int, shift: float) -> list[float]:
+    """The sigmas diffusers' FlowMatchEulerDiscreteScheduler walks for `steps` steps at a given shift.
+
+    SD3 shifts the timesteps towards noise, t' = s t / (1 + (s - 1) t) (Esser et al. 2024, sec. 5.3.2),
+    because at high resolution a given noise level destroys less of the image.
+    """
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=shift)
+    scheduler.set_timesteps(steps)
+    return [float(s) for s in scheduler.sigmas[:-1]]  # the final 0 is where sampling ends, not a step
+
+
+def shift_figure(steps: int = 28, shifts: tuple[float, ...] = (1.0, SD3_MEDIUM_SHIFT)):
+    """Noise level at each step for several shifts (plotly: hover for the values)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for s in shifts:
+        sig = shifted_sigmas(steps, s)
+        fig.add_trace(go.Scatter(x=list(range(1, steps + 1)), y=sig, mode="lines+markers", name=f"shift {s:g}",
+                                 hovertemplate="step %{x}: σ = %{y:.3f}<extra>shift " + f"{s:g}" + "</extra>"))
+    fig.update_layout(xaxis_title="step", yaxis_title="noise level σ (1 = pure noise)", height=340,
+                      template="plotly_white", margin=dict(l=50, r=20, t=30, b=50))
+    return fig
+
+
+def forward_passes(model: str, steps: int | None = None, guidance: float | None = None) -> int:
+    """Transformer evaluations per image: steps x 2 with classifier-free guidance, steps x 1 when distilled."""
+    spec = PRESETS[model]
+    steps = steps or spec.steps
+    guidance = spec.guidance if guidance is None else guidance
+    cfg = not spec.guidance_distilled and guidance > 1  # SD3 (diffusers) applies CFG only when guidance > 1
+    return steps * (2 if cfg else 1)
+
+
+def text_encoders_gb(dtype_bytes: int = 2) -> dict[str, float]:
+    """GB of SD3's three text encoders in fp16/bf16, from their parameter counts."""
+    names = {"CLIP-L": "clip_l", "CLIP-G": "clip_g", "T5-XXL": "t5_xxl"}
+    return {label: PARAMETERS[key] * dtype_bytes / GB for label, key in names.items()}
+
+
+def block_layouts(types: tuple[str, ...] = ("F16", "Q8_0", "Q6_K", "Q5_K", "Q4_K", "Q4_0")):
+    """Weights per block, bytes per block and bits per weight of GGUF block types (from gguf-py)."""
+    import pandas as pd
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    rows = []
+    for t in types:
+        elems, nbytes = GGML_QUANT_SIZES[GGMLQuantizationType[t]]
+        rows.append({"type": t, "weights per block": elems, "bytes per block": nbytes,
+                     "bits per weight": 8 * nbytes / elems})
+    return pd.DataFrame(rows).set_index("type")
+
+
+def block_example(qtype: str = "Q4_0", seed: int = 0) -> dict[str, float]:
+    """Quantize one block of random weights with gguf-py and measure what comes back."""
+    import numpy as np
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    from lib.gguf.quants import dequantize, quantize
+
+    q = GGMLQuantizationType[qtype]
+    elems = GGML_QUANT_SIZES[q][0]
+    w = np.random.default_rng(seed).normal(0, 0.02, size=(1, elems)).astype(np.float32)
+    raw, used = quantize(w, q)
+    back = dequantize(raw, used).reshape(w.shape)
+    return {"weights": elems, "bytes": int(raw.nbytes), "fp32 bytes": int(w.nbytes),
+            "max abs error": float(np.abs(back - w).max()), "rel rms": float(np.linalg.norm(back - w) / np.linalg.norm(w))}

@@ -1,0 +1,69 @@
+"""Write a FLUX transformer to a GGUF file the way published ones are: BFL key names, big matrices
+block-quantized, small and sensitive tensors kept at high precision (the rule in `lib.gguf.rule`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import gguf
+import numpy as np
+import torch
+
+from lib.gguf import rule
+from lib.gguf.keymap import diffusers_to_bfl
+from lib.gguf.quants import qtype_from_name, quantize
+
+_FILE_TYPE = {
+    "F32": gguf.LlamaFileType.ALL_F32, "F16": gguf.LlamaFileType.MOSTLY_F16,
+    "BF16": gguf.LlamaFileType.MOSTLY_BF16, "Q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+    "Q6_K": gguf.LlamaFileType.MOSTLY_Q6_K, "Q5_K": gguf.LlamaFileType.MOSTLY_Q5_K_S,
+    "Q5_1": gguf.LlamaFileType.MOSTLY_Q5_1, "Q5_0": gguf.LlamaFileType.MOSTLY_Q5_0,
+    "Q4_K": gguf.LlamaFileType.MOSTLY_Q4_K_S, "Q4_1": gguf.LlamaFileType.MOSTLY_Q4_1,
+    "Q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
+}
+
+
+def tensor_type(name: str, shape: tuple[int, ...], qtype: str) -> gguf.GGMLQuantizationType:
+    """The type a tensor is stored in under qtype, by the published files' rule."""
+    return gguf.GGMLQuantizationType[rule.tensor_type(name, tuple(shape), qtype)]
+
+
+def write_flux_gguf(transformer: torch.nn.Module, out_path: Path, qtype: str) -> Path:
+    """Save a diffusers FluxTransformer2DModel as a BFL-keyed GGUF file of qtype; atomic (temp + rename)."""
+    target = qtype_from_name(qtype)  # raises early on an unknown name
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to(torch.float32).cpu() for k, v in transformer.state_dict().items()}
+    tensors = diffusers_to_bfl(state)
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    writer = gguf.GGUFWriter(path=None, arch="flux")
+    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+    writer.add_file_type(_FILE_TYPE[target.name])
+    for name in sorted(tensors):
+        data = tensors[name].numpy()
+        raw, used = quantize(data, tensor_type(name, data.shape, qtype))
+        writer.add_tensor(name, raw, raw_dtype=used)
+    try:
+        writer.write_header_to_file(path=tmp)
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        os.replace(tmp, out_path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return out_path
+
+
+def read_gguf_types(path: Path) -> dict[str, str]:
+    """Tensor name -> GGUF type name, read from a file's header (what a reader would check first)."""
+    reader = gguf.GGUFReader(str(path))
+    return {t.name: t.tensor_type.name for t in reader.tensors}
+
+
+def dequantized_state(path: Path) -> dict[str, np.ndarray]:
+    """Every tensor of a GGUF file decoded to float32 by gguf-py's reference decoders (BFL names)."""
+    reader = gguf.GGUFReader(str(path))
+    return {t.name: gguf.quants.dequantize(t.data, t.tensor_type).reshape(tuple(int(n) for n in reversed(t.shape)))
+            for t in reader.tensors}

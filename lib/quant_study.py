@@ -1,0 +1,148 @@
+"""Chapter 5's quantization study: each GGUF block type on the miniature FLUX, measured, and sized for the real 12B model.
+
+For every type the study writes nothing new: `lib.miniature` already holds one BFL-keyed GGUF file per
+type of the same random-weight transformer. It reads each file back with gguf-py and measures
+
+- bits per weight of the block type (bytes per block from gguf-py's `GGML_QUANT_SIZES`),
+- the file's size on disk,
+- the weight error: relative RMS of the dequantized tensors against the F32 file, over the whole model,
+- the image difference: mean absolute pixel difference (0-255) between the image the quantized
+  transformer draws and the one the unquantized miniature draws from the same prompt and seed,
+
+and, with chapter 2's per-tensor rule (`lib.architectures.quant_size`), the file size the same type
+gives the full FLUX.1-schnell transformer. The miniature's weights are random: its images say nothing
+about image quality, only how far each quantization moves the output of the same network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# The types the chapter compares, from 16 bits down to the two 4-bit families.
+STUDY_TYPES: tuple[str, ...] = ("F16", "Q8_0", "Q6_K", "Q5_K", "Q4_K", "Q4_0")
+# A miniature block type -> the llama.cpp file type a published file of it carries (K types: the "_S" mix).
+FILE_TYPE = {"F16": "F16", "Q8_0": "Q8_0", "Q6_K": "Q6_K", "Q5_K": "Q5_K_S", "Q4_K": "Q4_K_S", "Q4_0": "Q4_0"}
+GB = 1e9
+
+
+@dataclass(frozen=True)
+class QuantRow:
+    """One block type's measurements (miniature) and its full-size file estimate."""
+
+    qtype: str
+    bits_per_weight: float
+    file_bytes: int
+    weight_rel_rms: float
+    pixel_mad: float
+    full_file_type: str
+    full_file_gb: float
+
+
+def _tensors(path: Path) -> dict[str, np.ndarray]:
+    """Every tensor of a GGUF file, dequantized to float32 and flattened, by name."""
+    from gguf import GGUFReader
+    from gguf import quants as gquants
+
+    reader = GGUFReader(str(path))
+    return {t.name: np.asarray(gquants.dequantize(t.data, t.tensor_type), dtype=np.float64).ravel()
+            for t in reader.tensors}
+
+
+def weight_rel_rms(path: Path, reference: Path) -> float:
+    """||W_q - W|| / ||W|| over all tensors of the file, W from the F32 reference file (same BFL names)."""
+    ref, quant = _tensors(reference), _tensors(path)
+    if set(ref) != set(quant):
+        raise ValueError(f"{path} and {reference} hold different tensors")
+    err = sum(float(np.sum((quant[k] - ref[k]) ** 2)) for k in ref)
+    norm = sum(float(np.sum(ref[k] ** 2)) for k in ref)
+    return (err / norm) ** 0.5
+
+
+def pixel_mad(image: Any, reference: Any) -> float:
+    """Mean absolute difference of two images on the 0-255 scale."""
+    a = np.asarray(image.convert("RGB"), dtype=np.float64)
+    b = np.asarray(reference.convert("RGB"), dtype=np.float64)
+    return float(np.abs(a - b).mean())
+
+
+def full_size_bytes(qtype: str) -> int:
+    """Bytes of the FLUX.1-schnell GGUF file of this type, from the real tensor shapes (chapter 2's rule)."""
+    from lib.architectures.params import flux_schnell_named_shapes
+    from lib.architectures.quant_size import gguf_file_bytes
+
+    return gguf_file_bytes(flux_schnell_named_shapes("bfl"), FILE_TYPE[qtype])
+
+
+def run_study(prompt: str, seed: int = 0, steps: int = 4, types: tuple[str, ...] = STUDY_TYPES,
+              paths: Any = None) -> tuple[Any, dict[str, Any], Any]:
+    """Measure every type on the miniature FLUX; returns (table as a DataFrame, {qtype: image}, unquantized image)."""
+    import pandas as pd
+
+    from lib.config import DiffusionConfig
+    from lib.gguf import BITS_PER_WEIGHT, load_flux_transformer_gguf
+    from lib.miniature import ensure_miniatures
+    from lib.pipelines import generate, load_pipeline
+
+    paths = paths or ensure_miniatures()
+    # Unstaged: the text encoders stay loaded while only the transformer is swapped for each GGUF file.
+    base = DiffusionConfig("flux-schnell", prompt, steps=steps, seed=seed, miniature=True, quantization="none",
+                           staged=False)
+    loaded = load_pipeline(base, paths)
+    reference = generate(loaded, base).image
+    rows, images = [], {}
+    for q in types:
+        gguf_path = Path(paths.gguf[q])
+        loaded.pipe.transformer = load_flux_transformer_gguf(gguf_path, Path(paths.flux), loaded.dtype)
+        images[q] = generate(loaded, base).image
+        rows.append(QuantRow(
+            qtype=q,
+            bits_per_weight=BITS_PER_WEIGHT[q],
+            file_bytes=gguf_path.stat().st_size,
+            weight_rel_rms=weight_rel_rms(gguf_path, Path(paths.gguf["F32"])),
+            pixel_mad=pixel_mad(images[q], reference),
+            full_file_type=FILE_TYPE[q],
+            full_file_gb=full_size_bytes(q) / GB,
+        ))
+    return pd.DataFrame([r.__dict__ for r in rows]).set_index("qtype"), images, reference
+
+
+def study_table(df: Any, published_gb: dict[str, float] | None = None) -> Any:
+    """The chapter's table: readable column names, the published file size beside the computed one."""
+    from lib.hardware import FLUX_GGUF_PUBLISHED_GB
+
+    published = published_gb if published_gb is not None else FLUX_GGUF_PUBLISHED_GB
+    out = df.assign(
+        **{"miniature file (KB)": (df["file_bytes"] / 1e3).round(1),
+           "published 12B file (GB)": [published.get(t) for t in df["full_file_type"]]}
+    )
+    out = out.rename(columns={"bits_per_weight": "bits per weight", "weight_rel_rms": "weight error (rel. RMS)",
+                              "pixel_mad": "image difference (0-255)", "full_file_type": "12B file type",
+                              "full_file_gb": "12B file, computed (GB)"})
+    cols = ["bits per weight", "miniature file (KB)", "weight error (rel. RMS)", "image difference (0-255)",
+            "12B file type", "12B file, computed (GB)", "published 12B file (GB)"]
+    out = out[cols]
+    out["weight error (rel. RMS)"] = out["weight error (rel. RMS)"].map(lambda v: f"{v:.2e}")
+    out["image difference (0-255)"] = out["image difference (0-255)"].map(lambda v: f"{v:.3g}")
+    out["12B file, computed (GB)"] = out["12B file, computed (GB)"].round(2)
+    out["published 12B file (GB)"] = out["published 12B file (GB)"].map(lambda v: f"{v:.2f}" if v == v and v is not None else "not published")
+    return out
+
+
+def study_figure(df: Any) -> Any:
+    """Weight error and image difference against bits per weight (log scale): what each bit buys."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("weight error (relative RMS)", "image difference (mean |Δ| of 0-255 pixels)"))
+    for col, key in ((1, "weight_rel_rms"), (2, "pixel_mad")):
+        fig.add_trace(go.Scatter(x=df["bits_per_weight"], y=df[key], mode="markers+text+lines", text=list(df.index),
+                                 textposition="top center", name=key, showlegend=False,
+                                 hovertemplate="%{text}: %{x:.2f} bits/weight, %{y:.3g}<extra></extra>"), row=1, col=col)
+        fig.update_yaxes(type="log", row=1, col=col)
+        fig.update_xaxes(title_text="bits per weight", row=1, col=col)
+    fig.update_layout(height=380, margin=dict(l=50, r=20, t=50, b=50), template="plotly_white")
+    return fig

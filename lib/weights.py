@@ -1,0 +1,135 @@
+"""Find the weights a config needs: the Hugging Face cache by repo id, local paths, or the miniatures.
+
+Nothing here downloads: a reader downloads once with the `hf` command this module prints, so a
+missing file, an offline machine or a gated repo ends in one `WeightsError` saying what to run,
+never in a traceback from inside diffusers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from lib.config import MINIATURE_GGUF, DiffusionConfig, ModelSpec
+from lib.errors import WeightsError
+
+
+@dataclass(frozen=True)
+class WeightPaths:
+    """Where one model's files are: a diffusers snapshot folder and, for GGUF FLUX, the transformer file."""
+
+    snapshot: Path
+    gguf: Path | None
+    source: str  # "weights" or "miniature"
+
+
+# Components each family loads from its snapshot (folders holding a config.json).
+COMPONENTS = {
+    "sd3": ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3"),
+    "flux": ("transformer", "vae", "text_encoder", "text_encoder_2"),
+}
+
+
+def _cache_dir() -> str | None:
+    """The hub cache, read now (huggingface_hub reads HF_HOME only once, at import)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return str(Path(os.environ["HF_HOME"]) / "hub")
+    return None
+
+
+def download_command(spec: ModelSpec, quantization: str = "none") -> str:
+    """The exact shell command(s) that put this model's files into the cache."""
+    lines = []
+    if spec.gated:
+        lines.append(f"accept the licence at https://huggingface.co/{spec.repo_id} (logged in), then: hf auth login")
+    if spec.family == "flux" and quantization != "none":
+        # Only configs, text encoders and VAE from the BFL repo: the bf16 transformer (23.8 GB) is not needed.
+        keep = ["model_index.json", "scheduler/*", "text_encoder/*", "text_encoder_2/*", "tokenizer/*",
+                "tokenizer_2/*", "vae/*", "transformer/config.json"]
+        lines.append(f"hf download {spec.repo_id} " + " ".join(f"--include '{k}'" for k in keep))
+        lines.append(f"hf download {spec.gguf_repo} {spec.quantizations[quantization]}")
+    else:
+        lines.append(f"hf download {spec.repo_id}")
+    return "; ".join(lines)
+
+
+def _fail(spec: ModelSpec, quantization: str, what: str) -> WeightsError:
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    hint = " (this shell is offline: HF_HUB_OFFLINE is set; run it where the network is reachable)" if offline else ""
+    return WeightsError(f"{what} for {spec.name}; to fix, run: {download_command(spec, quantization)}{hint}")
+
+
+def _check_snapshot(snapshot: Path, config: DiffusionConfig) -> list[str]:
+    """Component folders the config needs that the snapshot lacks."""
+    needed = [c for c in COMPONENTS[config.spec.family] if not (config.drop_t5 and c == "text_encoder_3")]
+    missing = [c for c in needed if not (snapshot / c / "config.json").is_file()]
+    if not (snapshot / "model_index.json").is_file():
+        missing.insert(0, "model_index.json")
+    return missing
+
+
+def from_cache(config: DiffusionConfig) -> WeightPaths:
+    """The cached snapshot (and GGUF file) for a config's model, without touching the network."""
+    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError
+
+    spec, q = config.spec, config.quantization
+    try:
+        snapshot = Path(snapshot_download(spec.repo_id, local_files_only=True, cache_dir=_cache_dir()))
+    except GatedRepoError as err:
+        raise _fail(spec, q, f"{spec.repo_id} is gated and this account has no access") from err
+    except (LocalEntryNotFoundError, OSError) as err:
+        raise _fail(spec, q, f"{spec.repo_id} is not in the Hugging Face cache") from err
+    missing = _check_snapshot(snapshot, config)
+    if missing:
+        raise _fail(spec, q, f"the cached {spec.repo_id} is incomplete (missing {', '.join(missing)})")
+    gguf = None
+    if spec.quantizations[q] is not None:
+        try:
+            gguf = Path(hf_hub_download(spec.gguf_repo, spec.quantizations[q], local_files_only=True,
+                                        cache_dir=_cache_dir()))
+        except (LocalEntryNotFoundError, OSError) as err:
+            raise _fail(spec, q, f"{spec.gguf_repo}/{spec.quantizations[q]} is not in the Hugging Face cache") from err
+    return WeightPaths(snapshot, gguf, "weights")
+
+
+def from_local(config: DiffusionConfig, snapshot: Path, gguf: Path | None = None) -> WeightPaths:
+    """Local folders given by the user, checked for the components the config needs."""
+    spec = config.spec
+    if not snapshot.is_dir():
+        raise WeightsError(f"{snapshot} is not a folder; pass a diffusers snapshot of {spec.repo_id} "
+                           f"(e.g. made by: hf download {spec.repo_id} --local-dir {snapshot})")
+    missing = _check_snapshot(snapshot, config)
+    if missing:
+        raise WeightsError(f"{snapshot} lacks {', '.join(missing)}: it is not a complete snapshot of {spec.repo_id}")
+    if spec.quantizations[config.quantization] is not None:
+        if gguf is None or not gguf.is_file():
+            raise WeightsError(f"no GGUF transformer file at {gguf}; download it with: "
+                               f"hf download {spec.gguf_repo} {spec.quantizations[config.quantization]}")
+    return WeightPaths(snapshot, gguf, "weights")
+
+
+def from_miniature(config: DiffusionConfig, paths: object | None = None) -> WeightPaths:
+    """The miniature model of the config's family (built once by lib.miniature)."""
+    if paths is None:
+        from lib.miniature import ensure_miniatures
+
+        paths = ensure_miniatures()
+    family = config.spec.family
+    snapshot = Path(getattr(paths, family))
+    gguf = None
+    if family == "flux" and config.quantization != "none":
+        gguf = Path(paths.gguf[MINIATURE_GGUF[config.quantization]])  # type: ignore[attr-defined]
+    return WeightPaths(snapshot, gguf, "miniature")
+
+
+def resolve_weights(config: DiffusionConfig, paths: object | None = None) -> WeightPaths:
+    """WeightPaths for a config: given paths, the miniatures, or the Hugging Face cache."""
+    if isinstance(paths, WeightPaths):
+        return paths
+    if config.miniature or (paths is not None and hasattr(paths, "gguf") and hasattr(paths, "sd3")):
+        return from_miniature(config, paths)
+    return from_cache(config)

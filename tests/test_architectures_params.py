@@ -1,0 +1,70 @@
+"""Parameter counts of the real architectures, built from their published configs on the meta device."""
+
+import inspect
+
+import pytest
+
+from lib import hardware
+from lib.architectures import params, specs
+
+KNOWN = [
+    ("sd3", "MMDiT", 2_028_328_000),
+    ("flux_schnell", "FLUX transformer", 11_891_178_560),
+    ("flux_dev", "FLUX transformer", 11_901_408_320),
+    ("sd3", "VAE (16 ch)", 83_819_683),
+    ("flux_schnell", "VAE (16 ch)", 83_819_683),
+    ("sd15", "U-Net", 859_520_964),
+    ("sd3", "CLIP-L", 123_650_304),
+    ("sd3", "CLIP-G", 694_659_840),
+    ("sd3", "T5-XXL", 4_762_310_656),
+]
+
+
+@pytest.mark.parametrize("model, name, expected", KNOWN)
+def test_component_parameter_count_equals_known_value(model, name, expected):
+    assert params.component_params(params.component(model, name)) == expected
+
+
+def test_meta_build_allocates_no_memory():
+    flux = params.denoiser("flux_schnell")
+    assert all(p.device.type == "meta" for p in flux.parameters())
+
+
+def test_hardware_page_constants_equal_computed_counts():
+    computed = {
+        "sd3_transformer": params.model_params("sd3")["MMDiT"],
+        "flux_schnell_transformer": params.model_params("flux_schnell")["FLUX transformer"],
+        "vae_16ch": params.model_params("sd3")["VAE (16 ch)"],
+        "clip_l": params.model_params("sd3")["CLIP-L"],
+        "clip_g": params.model_params("sd3")["CLIP-G"],
+        "t5_xxl": params.model_params("sd3")["T5-XXL"],
+    }
+    assert hardware.PARAMETERS == computed
+
+
+def test_bfl_layout_keeps_every_parameter_and_fuses_qkv():
+    diff = params.flux_schnell_named_shapes("diffusers")
+    bfl = params.flux_schnell_named_shapes("bfl")
+    total = lambda s: sum(__import__("math").prod(v) for v in s.values())  # noqa: E731
+    assert total(bfl) == total(diff) == 11_891_178_560
+    assert bfl["double_blocks.0.img_attn.qkv.weight"] == (9216, 3072)
+    assert bfl["single_blocks.37.linear1.weight"] == (21504, 3072)
+    assert len(bfl) == 776
+
+
+@pytest.mark.parametrize("pipeline, key", [
+    ("StableDiffusionPipeline", "sd15"), ("StableDiffusionXLPipeline", "sdxl"), ("StableDiffusion3Pipeline", "sd3"),
+])
+def test_typical_steps_said_to_be_diffusers_defaults_are(pipeline, key):
+    import diffusers
+
+    default = inspect.signature(getattr(diffusers, pipeline).__call__).parameters["num_inference_steps"].default
+    spec = specs.MODELS[key]
+    assert "default" in spec.steps_source and spec.steps == default
+
+
+def test_unknown_names_raise_a_clear_error():
+    with pytest.raises(params.ArchitectureError, match="use one of"):
+        params.spec("sd4")
+    with pytest.raises(params.ArchitectureError, match="has no component"):
+        params.component("sd15", "T5-XXL")

@@ -1,0 +1,136 @@
+"""FLUX GGUF files in BFL naming: exact conversion at F32, quantized loading, errors ordered by bit width."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from miniature_fixtures import generate_np, miniatures  # noqa: F401  (miniatures is a fixture)
+
+from lib.errors import ConfigError, WeightsError
+from lib.gguf import load_flux_transformer_gguf, write_flux_gguf
+from lib.gguf.keymap import bfl_to_diffusers, diffusers_to_bfl
+from lib.gguf.measure import weight_error
+from lib.gguf.writer import dequantized_state, read_gguf_types
+
+QUANTIZED = ["BF16", "Q8_0", "Q6_K", "Q5_K", "Q4_K", "Q4_0"]
+
+
+@pytest.fixture(scope="module")
+def reference(miniatures):  # noqa: F811
+    from diffusers import FluxTransformer2DModel
+
+    return FluxTransformer2DModel.from_pretrained(miniatures.flux, subfolder="transformer").eval()
+
+
+@pytest.fixture(scope="module")
+def flux_images(miniatures, reference):  # noqa: F811
+    """Unquantized and per-qtype images, seed 0 twice each, from otherwise identical pipelines."""
+    from diffusers import FluxPipeline
+
+    def images(transformer):
+        pipe = FluxPipeline.from_pretrained(miniatures.flux, transformer=transformer)
+        return [generate_np(pipe, seed=s, guidance_scale=0.0, max_sequence_length=64) for s in (0, 0)]
+
+    out = {"reference": images(reference)}
+    for q in miniatures.gguf:
+        out[q] = images(load_flux_transformer_gguf(miniatures.gguf[q], miniatures.flux, torch.float32))
+    return out
+
+
+def test_bfl_names_round_trip_to_the_same_diffusers_state():
+    from diffusers import FluxTransformer2DModel
+
+    torch.manual_seed(0)  # two blocks of each kind, so block indices are exercised
+    sd = FluxTransformer2DModel(in_channels=64, num_layers=2, num_single_layers=2, attention_head_dim=16,
+                                num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32,
+                                axes_dims_rope=(4, 4, 8)).state_dict()
+    bfl = diffusers_to_bfl(sd)
+    assert "double_blocks.1.img_attn.qkv.weight" in bfl and "single_blocks.1.linear1.weight" in bfl
+    assert not any(k.startswith(("transformer_blocks", "single_transformer_blocks")) for k in bfl)
+    inner = sd["x_embedder.bias"].shape[0]
+    assert bfl["double_blocks.0.img_attn.qkv.weight"].shape[0] == 3 * inner
+    # Final adaLN: BFL stores (shift, scale), diffusers (scale, shift).
+    assert torch.equal(bfl["final_layer.adaLN_modulation.1.weight"][:inner], sd["norm_out.linear.weight"][inner:])
+    back = bfl_to_diffusers(bfl)
+    assert back.keys() == sd.keys() and all(torch.equal(back[k], sd[k]) for k in sd)
+
+
+def test_f32_gguf_loads_to_the_identical_state_dict_and_forward(miniatures, reference):  # noqa: F811
+    model = load_flux_transformer_gguf(miniatures.gguf["F32"], miniatures.flux, torch.float32)
+    ref_sd, sd = reference.state_dict(), model.state_dict()
+    assert sd.keys() == ref_sd.keys() and all(torch.equal(sd[k], ref_sd[k]) for k in ref_sd)
+    g = torch.Generator().manual_seed(0)
+    cfg = reference.config
+    inputs = dict(
+        hidden_states=torch.randn(1, 16, cfg.in_channels, generator=g),
+        encoder_hidden_states=torch.randn(1, 8, cfg.joint_attention_dim, generator=g),
+        pooled_projections=torch.randn(1, cfg.pooled_projection_dim, generator=g),
+        timestep=torch.tensor([0.5]), img_ids=torch.zeros(16, 3), txt_ids=torch.zeros(8, 3),
+    )
+    with torch.no_grad():
+        assert torch.equal(model(**inputs).sample, reference(**inputs).sample)
+
+
+def test_files_store_big_matrices_quantized_and_small_or_1d_tensors_in_f32(miniatures):  # noqa: F811
+    types = read_gguf_types(miniatures.gguf["Q4_K"])
+    assert types["double_blocks.0.img_attn.qkv.weight"] == "Q4_K"
+    assert types["single_blocks.0.linear2.weight"] == "Q4_K"
+    assert types["double_blocks.0.img_attn.qkv.bias"] == "F32"  # 1-D
+    assert types["img_in.weight"] == "F32" and types["final_layer.linear.weight"] == "F32"  # city96 keep-list
+    assert set(read_gguf_types(miniatures.gguf["F32"]).values()) == {"F32"}
+
+
+@pytest.mark.parametrize("qtype", QUANTIZED)
+def test_quantized_files_load_with_weights_kept_quantized(miniatures, qtype):  # noqa: F811
+    from diffusers.quantizers.gguf.utils import GGUFParameter
+
+    model = load_flux_transformer_gguf(miniatures.gguf[qtype], miniatures.flux, torch.float32)
+    weight = model.transformer_blocks[0].attn.to_q.weight
+    assert isinstance(weight, GGUFParameter) and weight.quant_type.name == qtype
+
+
+def test_weight_error_orders_by_bit_width(miniatures):  # noqa: F811
+    ref = dequantized_state(miniatures.gguf["F32"])
+    err = {q: weight_error(miniatures.gguf[q], ref) for q in ["Q8_0", "Q6_K", "Q5_K", "Q4_K", "Q4_0"]}
+    assert 0 < err["Q8_0"] < err["Q6_K"] < err["Q5_K"] < err["Q4_K"] < err["Q4_0"]
+
+
+def test_gguf_images_are_deterministic_and_differ_from_unquantized_in_bit_width_order(flux_images):
+    ref = flux_images["reference"][0]
+    for q, (first, again) in flux_images.items():
+        assert first.shape == (64, 64, 3) and np.isfinite(first).all(), q
+        assert np.array_equal(first, again), q  # same seed, same pixels
+    diff = {q: float(np.abs(imgs[0] - ref).mean()) for q, imgs in flux_images.items()}
+    assert diff["F32"] == 0.0
+    assert 0 < diff["Q8_0"] < diff["Q6_K"] < diff["Q5_K"] < diff["Q4_K"]
+    assert diff["Q5_K"] < diff["Q4_0"] < 3 * diff["Q4_K"]  # Q4_0 sits with the 4-bit types
+
+
+def test_truncated_gguf_file_raises_a_clear_weights_error(miniatures, tmp_path):  # noqa: F811
+    data = miniatures.gguf["Q8_0"].read_bytes()
+    for name, content in (("truncated.gguf", data[: len(data) // 2]), ("header.gguf", data[:100]),
+                          ("garbage.gguf", b"not a gguf file at all" * 10)):
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(WeightsError, match=name):
+            load_flux_transformer_gguf(path, miniatures.flux, torch.float32)
+    with pytest.raises(WeightsError, match="not found"):
+        load_flux_transformer_gguf(tmp_path / "missing.gguf", miniatures.flux, torch.float32)
+
+
+def test_gguf_of_another_model_size_is_refused_with_a_clear_error(miniatures, tmp_path):  # noqa: F811
+    from diffusers import FluxTransformer2DModel
+
+    other = FluxTransformer2DModel(patch_size=1, in_channels=64, num_layers=1, num_single_layers=1,
+                                   attention_head_dim=128, num_attention_heads=1, joint_attention_dim=128,
+                                   pooled_projection_dim=32, axes_dims_rope=(16, 56, 56))
+    path = write_flux_gguf(other, tmp_path / "other.gguf", "F16")
+    with pytest.raises(WeightsError, match="same model"):
+        load_flux_transformer_gguf(path, miniatures.flux, torch.float32)
+
+
+def test_unknown_qtype_is_refused_and_no_partial_file_is_left(reference, tmp_path):
+    with pytest.raises(ConfigError, match="Q4_K"):
+        write_flux_gguf(reference, tmp_path / "x.gguf", "Q3_XS")
+    assert list(tmp_path.iterdir()) == []
