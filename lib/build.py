@@ -19,15 +19,15 @@ def jupyter_book_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())"]
 
 
-def build_book(out: Path | None = None, strict: bool = True) -> tuple[subprocess.CompletedProcess, float]:
+def build_book(out: Path | None = None, strict: bool = True, root: Path = ROOT) -> tuple[subprocess.CompletedProcess, float]:
     """Build the book (into `out`/_build/html when given, else ./_build/html); return the process and seconds."""
-    cmd = jupyter_book_command() + ["build", str(ROOT)]
+    cmd = jupyter_book_command() + ["build", str(root)]
     if out is not None:
         cmd += ["--path-output", str(out)]
     if strict:  # every warning and every failing cell fails the build
         cmd += ["-W", "--keep-going"]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
     return proc, time.perf_counter() - start
 
 

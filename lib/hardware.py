@@ -1,25 +1,27 @@
 """What each part of the book needs to run: weight sizes of the models' components and the machines readers have.
 
-Sizes come from two places, each named: parameter counts computed from the architectures (chapter 2
-recomputes them from diffusers/transformers classes on the meta device) times bytes per weight, and
-download sizes published with the weight files. Nothing here is a measurement of a run.
+Sizes come from two places, each named: parameter counts computed from the architectures (the real
+diffusers/transformers classes built on the meta device by `lib.architectures`, as chapter 2 explains)
+times bytes per weight, and download sizes published with the weight files. Nothing here is a
+measurement of a run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 GB = 1e9
 
-# Parameter counts of the real components, computed from their published configurations on the meta device.
-PARAMETERS = {
-    "sd3_transformer": 2_028_328_000,
-    "flux_schnell_transformer": 11_891_178_560,
-    "vae_16ch": 83_819_683,
-    "clip_l": 123_650_304,
-    "clip_g": 694_659_840,
-    "t5_xxl": 4_762_310_656,
-}
+
+@cache
+def parameters() -> dict[str, int]:
+    """Parameter counts of the real components, computed from their published configurations (meta device)."""
+    from lib.architectures import params
+
+    sd3, flux = params.model_params("sd3"), params.model_params("flux_schnell")
+    return {"sd3_transformer": sd3["MMDiT"], "flux_schnell_transformer": flux["FLUX transformer"],
+            "vae_16ch": sd3["VAE (16 ch)"], "clip_l": sd3["CLIP-L"], "clip_g": sd3["CLIP-G"], "t5_xxl": sd3["T5-XXL"]}
 
 # Published file sizes (GB) of the FLUX.1-schnell GGUF transformers (city96/FLUX.1-schnell-gguf).
 FLUX_GGUF_PUBLISHED_GB = {"Q2_K": 4.01, "Q4_0": 6.77, "Q4_K_S": 6.78, "Q5_0": 8.25, "Q5_K_S": 8.26, "Q8_0": 12.7, "F16": 23.8}
@@ -46,7 +48,8 @@ class Setup:
 
 
 def _bytes16(*names: str) -> float:
-    return sum(PARAMETERS[n] for n in names) * 2  # fp16/bf16: 2 bytes per weight
+    counts = parameters()
+    return sum(counts[n] for n in names) * 2  # fp16/bf16: 2 bytes per weight
 
 
 def model_setups() -> list[Setup]:

@@ -13,7 +13,7 @@ from lib.chapters.session import ChapterSession, item
 from lib.chapters.theory import SD3_MEDIUM_SHIFT, forward_passes, shifted_sigmas, text_encoders_gb
 from lib.chapters.views import per_step_seconds, stages
 from lib.config import PRESETS
-from lib.hardware import PARAMETERS
+from lib.hardware import parameters
 
 MIB = 2**20
 
@@ -65,7 +65,7 @@ def ch4_facts(session: ChapterSession) -> dict[str, str]:
     facts = {
         "ch4-layers": str(SD3_TRANSFORMER["num_layers"]), "ch4-heads": str(SD3_TRANSFORMER["num_attention_heads"]),
         "ch4-width": str(SD3_TRANSFORMER["num_attention_heads"] * SD3_TRANSFORMER["attention_head_dim"]),
-        "ch4-params-b": f"{PARAMETERS['sd3_transformer'] / 1e9:.2f}",
+        "ch4-params-b": f"{parameters()['sd3_transformer'] / 1e9:.2f}",
         "ch4-steps": str(sd3.steps), "ch4-guidance": f"{sd3.guidance:g}",
         "ch4-passes": str(forward_passes("sd3-medium")),
         "ch4-clip-l-gb": f"{enc['CLIP-L']:.2f}", "ch4-clip-g-gb": f"{enc['CLIP-G']:.2f}",
@@ -109,8 +109,8 @@ def ch5_facts(session: ChapterSession) -> dict[str, str]:
         "ch5-sd3-passes": str(forward_passes("sd3-medium")), "ch5-sd3-steps": str(sd3.steps),
         "ch5-pass-ratio": f"{forward_passes('sd3-medium') / forward_passes('flux-schnell'):.0f}",
         "ch5-quant": flux.default_quantization,
-        "ch5-params-b": f"{PARAMETERS['flux_schnell_transformer'] / 1e9:.1f}",
-        "ch5-bf16-gb": f"{PARAMETERS['flux_schnell_transformer'] * 2 / 1e9:.1f}",
+        "ch5-params-b": f"{parameters()['flux_schnell_transformer'] / 1e9:.1f}",
+        "ch5-bf16-gb": f"{parameters()['flux_schnell_transformer'] * 2 / 1e9:.1f}",
         "ch5-q80-n": str(blocks.loc["Q8_0", "weights per block"]), "ch5-q40-n": str(blocks.loc["Q4_0", "weights per block"]),
         "ch5-q4k-n": str(blocks.loc["Q4_K", "weights per block"]),
         "ch5-q80-bytes": str(blocks.loc["Q8_0", "bytes per block"]),

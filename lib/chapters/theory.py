@@ -4,7 +4,7 @@ image, what each text encoder weighs, and the byte layout of GGUF blocks."""
 from __future__ import annotations
 
 from lib.config import PRESETS
-from lib.hardware import PARAMETERS
+from lib.hardware import parameters
 
 GB = 1e9
 # stabilityai/stable-diffusion-3-medium-diffusers, scheduler/scheduler_config.json (FlowMatchEulerDiscreteScheduler).
@@ -50,7 +50,7 @@ def forward_passes(model: str, steps: int | None = None, guidance: float | None 
 def text_encoders_gb(dtype_bytes: int = 2) -> dict[str, float]:
     """GB of SD3's three text encoders in fp16/bf16, from their parameter counts."""
     names = {"CLIP-L": "clip_l", "CLIP-G": "clip_g", "T5-XXL": "t5_xxl"}
-    return {label: PARAMETERS[key] * dtype_bytes / GB for label, key in names.items()}
+    return {label: parameters()[key] * dtype_bytes / GB for label, key in names.items()}
 
 
 def block_layouts(types: tuple[str, ...] = ("F16", "Q8_0", "Q6_K", "Q5_K", "Q4_K", "Q4_0")):
