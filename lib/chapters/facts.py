@@ -42,6 +42,16 @@ def provenance_facts(session: ChapterSession, prefix: str) -> dict[str, str]:
     return {f"{prefix}-prov-{r['name']}": provenance.caption(r) for r in session.records()}
 
 
+def seed_facts(session: ChapterSession, prefix: str) -> dict[str, str]:
+    """The seed(s) of each record the chapter shows, {prefix}-seed-<record name>, so captions name the seed used."""
+    return {f"{prefix}-seed-{r['name']}": ", ".join(str(s) for s in sorted({it["seed"] for it in r["items"]}))
+            for r in session.records()}
+
+
+# The Mac the book measures memory against (lib.hardware.setups_figure draws its 16 GB line).
+REFERENCE_MAC_GB = 16
+
+
 def ch4_facts(session: ChapterSession) -> dict[str, str]:
     """Chapter 4: SD3's encoders, the shift, and what its records measured."""
     enc = text_encoders_gb()
@@ -70,7 +80,8 @@ def ch4_facts(session: ChapterSession) -> dict[str, str]:
         "ch4-passes": str(forward_passes("sd3-medium")),
         "ch4-clip-l-gb": f"{enc['CLIP-L']:.2f}", "ch4-clip-g-gb": f"{enc['CLIP-G']:.2f}",
         "ch4-t5-gb": f"{enc['T5-XXL']:.2f}",
-        "ch4-t5-share": f"{100 * enc['T5-XXL'] / sum(enc.values()):.0f}",
+        "ch4-t5-share": f"{100 * enc['T5-XXL'] / sum(enc.values()):.0f}", "ch4-n-encoders": str(len(enc)),
+        "ch4-n-prompts": str(len(t5["items"])),
         "ch4-shift": f"{SD3_MEDIUM_SHIFT:g}", "ch4-sigma-mid-3": f"{s3[mid]:.2f}", "ch4-sigma-mid-1": f"{s1[mid]:.2f}", "ch4-mid-step": str(mid + 1),
         "ch4-te-t5": _s(te_t5), "ch4-te-drop": _s(te_drop),
         "ch4-te-w-t5": f"{w_t5 / MIB:.2f}", "ch4-te-w-drop": f"{w_drop / MIB:.2f}",
@@ -88,6 +99,7 @@ def ch4_facts(session: ChapterSession) -> dict[str, str]:
         "ch4-per-step-lo": _s(min(per_step)), "ch4-per-step-hi": _s(max(per_step)),
     }
     facts.update(provenance_facts(session, "ch4"))
+    facts.update(seed_facts(session, "ch4"))
     return facts
 
 
@@ -111,6 +123,9 @@ def ch5_facts(session: ChapterSession) -> dict[str, str]:
         "ch5-quant": flux.default_quantization,
         "ch5-params-b": f"{parameters()['flux_schnell_transformer'] / 1e9:.1f}",
         "ch5-bf16-gb": f"{parameters()['flux_schnell_transformer'] * 2 / 1e9:.1f}",
+        "ch5-mac-gb": str(REFERENCE_MAC_GB),
+        "ch5-vs-mac": "more than" if parameters()["flux_schnell_transformer"] * 2 / 1e9 > REFERENCE_MAC_GB else "less than",
+        "ch5-n-prompts": str(len(prompts["items"])),
         "ch5-q80-n": str(blocks.loc["Q8_0", "weights per block"]), "ch5-q40-n": str(blocks.loc["Q4_0", "weights per block"]),
         "ch5-q4k-n": str(blocks.loc["Q4_K", "weights per block"]),
         "ch5-q80-bytes": str(blocks.loc["Q8_0", "bytes per block"]),
@@ -131,6 +146,7 @@ def ch5_facts(session: ChapterSession) -> dict[str, str]:
         "ch5-den-w-unstaged": f"{stages(un)['denoising']['weights_bytes'] / MIB:.2f}",
     }
     facts.update(provenance_facts(session, "ch5"))
+    facts.update(seed_facts(session, "ch5"))
     return facts
 
 

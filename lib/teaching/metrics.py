@@ -15,7 +15,11 @@ from scipy import linalg
 from torch import nn
 
 
-def sliced_wasserstein(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, n_proj: int = 256,
+# Random directions the sliced Wasserstein distance averages over (chapters 1 and 3 print this number).
+N_PROJECTIONS = 256
+
+
+def sliced_wasserstein(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor, n_proj: int = N_PROJECTIONS,
                        n_quantiles: int = 200, seed: int = 0) -> float:
     """Sliced 2-Wasserstein distance: the W2 distance of 1-D projections, root-mean-squared over random directions.
 
