@@ -9,17 +9,16 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-# DDPM's linear β schedule: T = 1000, β from 1e-4 to 0.02 (Ho et al. 2020, §4).
-DDPM_T = 1000
-DDPM_BETA_START, DDPM_BETA_END = 1e-4, 0.02
+from lib.teaching.schedules import T_DEFAULT as DDPM_T
+from lib.teaching.schedules import make_betas
+
 # A two-mode 1-D "data set": weights, means, standard deviations.
 MIXTURE = (np.array([0.35, 0.65]), np.array([-2.0, 1.5]), np.array([0.35, 0.5]))
 
 
 def ddpm_alpha_bar(T: int = DDPM_T) -> np.ndarray:
-    """ᾱ_t = Π_{s≤t} (1 - β_s) for DDPM's linear schedule, t = 1..T."""
-    betas = np.linspace(DDPM_BETA_START, DDPM_BETA_END, T, dtype=np.float64)
-    return np.cumprod(1.0 - betas)
+    """ᾱ_t = Π_{s≤t} (1 - β_s) for DDPM's linear schedule (chapter 1's `make_betas`), t = 1..T."""
+    return np.cumprod(1.0 - make_betas("linear", T))
 
 
 def forward_density(x: np.ndarray, alpha_bar: float, mixture=MIXTURE) -> np.ndarray:

@@ -42,23 +42,15 @@ class QuantRow:
     full_file_gb: float
 
 
-def _tensors(path: Path) -> dict[str, np.ndarray]:
-    """Every tensor of a GGUF file, dequantized to float32 and flattened, by name."""
-    from gguf import GGUFReader
-    from gguf import quants as gquants
-
-    reader = GGUFReader(str(path))
-    return {t.name: np.asarray(gquants.dequantize(t.data, t.tensor_type), dtype=np.float64).ravel()
-            for t in reader.tensors}
-
-
 def weight_rel_rms(path: Path, reference: Path) -> float:
     """||W_q - W|| / ||W|| over all tensors of the file, W from the F32 reference file (same BFL names)."""
-    ref, quant = _tensors(reference), _tensors(path)
+    from lib.gguf.writer import dequantized_state
+
+    ref, quant = dequantized_state(reference), dequantized_state(path)
     if set(ref) != set(quant):
         raise ValueError(f"{path} and {reference} hold different tensors")
-    err = sum(float(np.sum((quant[k] - ref[k]) ** 2)) for k in ref)
-    norm = sum(float(np.sum(ref[k] ** 2)) for k in ref)
+    err = sum(float(np.sum((quant[k].astype(np.float64) - ref[k]) ** 2)) for k in ref)
+    norm = sum(float(np.sum(ref[k].astype(np.float64) ** 2)) for k in ref)
     return (err / norm) ** 0.5
 
 

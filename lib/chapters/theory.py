@@ -15,13 +15,12 @@ def shifted_sigmas(steps: int, shift: float) -> list[float]:
     """The sigmas diffusers' FlowMatchEulerDiscreteScheduler walks for `steps` steps at a given shift.
 
     SD3 shifts the timesteps towards noise, t' = s t / (1 + (s - 1) t) (Esser et al. 2024, sec. 5.3.2),
-    because at high resolution a given noise level destroys less of the image.
+    because at high resolution a given noise level destroys less of the image. Chapter 3's `flow_sigmas`
+    computes them (its tests check it against the diffusers scheduler).
     """
-    from diffusers import FlowMatchEulerDiscreteScheduler
+    from lib.teaching.flow import flow_sigmas
 
-    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=shift)
-    scheduler.set_timesteps(steps)
-    return [float(s) for s in scheduler.sigmas[:-1]]  # the final 0 is where sampling ends, not a step
+    return [float(s) for s in flow_sigmas(steps, shift)[:-1]]  # the final 0 is where sampling ends, not a step
 
 
 def shift_figure(steps: int = 28, shifts: tuple[float, ...] = (1.0, SD3_MEDIUM_SHIFT)):
