@@ -1,18 +1,21 @@
 """pytest at the root: offline environment, a network guard, and nbval over the book's chapters.
 
+The network guard is tests/offline/sitecustomize.py: put first on PYTHONPATH here, so every Python
+process the tests start (subprocesses, nbval kernels, the book build) runs it at start-up, and run
+in this process too. Proxy variables point at a closed loopback port so non-Python children fail fast.
+
 Chapters are MyST markdown; nbval collects only .ipynb, so the chapters listed in _toc.yml are read
 with jupytext and run cell by cell in a fresh kernel (ids like `book/intro.md::Cell 2`).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import socket
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).parent
+OFFLINE_DIR = ROOT / "tests" / "offline"  # holds the sitecustomize.py that refuses the network
 
 # Before anything imports huggingface_hub or starts a kernel (kernels inherit the environment):
 os.environ["HF_HUB_OFFLINE"] = "1"  # a hub call fails at once instead of retrying DNS
@@ -20,6 +23,16 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["DME_BOOK_BUILD"] = "1"  # chapters render plotly as HTML, as in the book build
 os.environ.setdefault("DME_MODE", "stored")  # chapters 4-6 read precomputed/ records
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# The network guard, for children (first on PYTHONPATH: `site` imports it at start-up) and for this process.
+_path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(OFFLINE_DIR)]
+os.environ["PYTHONPATH"] = os.pathsep.join([str(OFFLINE_DIR), *_path])
+_spec = importlib.util.spec_from_file_location("dme_offline_guard", OFFLINE_DIR / "sitecustomize.py")
+_spec.loader.exec_module(importlib.util.module_from_spec(_spec))  # installs the guard here, once
+# Non-Python children (curl, a browser, ...): every proxy is a closed loopback port, loopback goes direct.
+for _name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
+    os.environ[_name] = "http://127.0.0.1:9"
+os.environ["no_proxy"] = os.environ["NO_PROXY"] = "localhost,127.0.0.1,::1"
 
 
 def toc_files(root: Path = ROOT) -> list[Path]:
@@ -82,22 +95,3 @@ def pytest_collect_file(file_path: Path, parent):
 
         return IPyNbFile.from_parent(parent, path=file_path)
     return None
-
-
-# A guard: no test in this process may open a connection beyond this machine.
-_real_connect = socket.socket.connect
-
-
-def _guarded_connect(self, address):
-    host = address[0] if isinstance(address, tuple) else address
-    if isinstance(host, str) and not (host.startswith("127.") or host in ("localhost", "::1") or host.startswith("/")):
-        raise ConnectionRefusedError(f"test tried to reach the network ({address}); tests must run offline")
-    return _real_connect(self, address)
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _no_network():
-    if socket.socket.connect is not _guarded_connect:
-        socket.socket.connect = _guarded_connect
-    yield
-    socket.socket.connect = _real_connect

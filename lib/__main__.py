@@ -1,7 +1,12 @@
-"""`python -m lib`: see lib.cli."""
+"""`python -m lib`: see lib.cli. A Ctrl-C during start-up (imports) gets the same message as later."""
 
 import sys
 
-from lib.cli import main
+try:
+    from lib.cli import main
 
-sys.exit(main())
+    code = main()
+except KeyboardInterrupt:
+    print("interrupted; nothing was written", file=sys.stderr)
+    code = 130
+sys.exit(code)

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from lib.cli import single_thread_for_miniatures
     from lib.miniature import ensure_miniatures
-    from lib.records import device_info, versions
+    from lib.machine import device_info, versions
 
     single_thread_for_miniatures()
     ensure_miniatures()

@@ -1,7 +1,12 @@
 """`python -m lib generate|compare|benchmark|precompute`: the library from the command line.
 
-Exit codes: 0 done, 2 bad input (a one-line message on stderr, no traceback), 1 runtime failure.
-`--miniature` runs the random-weight miniature models offline (lib.miniature).
+Exit codes: 0 done, 2 bad input (a one-line message on stderr, no traceback), 1 runtime failure, 130
+interrupted. Every path and number is checked before any model loads. `--miniature` runs the random-weight
+miniature models offline (lib.miniature).
+
+Re-running compare, benchmark or precompute into the same folder resumes: images already stored with the
+same settings are kept. A folder holding results of other settings (another seed, steps, model build or
+library version) is refused with exit 2 unless `--overwrite` is given, so a record never mixes runs.
 """
 
 from __future__ import annotations
@@ -12,27 +17,30 @@ import sys
 import traceback
 from pathlib import Path
 
-from lib.errors import DMEError
+from lib.config import PRESETS
+from lib.errors import ConfigError, DMEError
 
 PRECOMPUTED = Path(__file__).resolve().parents[1] / "precomputed"
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="flux-schnell", help="sd3-medium or flux-schnell (default: %(default)s)")
+    p.add_argument("--model", default="flux-schnell", help=f"{' or '.join(PRESETS)} (default: %(default)s)")
     p.add_argument("--prompt", required=True, help="what the image shows")
     p.add_argument("--steps", type=int, help="denoising steps (default: the model's preset)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale (flux-schnell: 0 only)")
     p.add_argument("--height", type=int, help="pixels, a multiple of 16")
     p.add_argument("--width", type=int, help="pixels, a multiple of 16")
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--seed", type=int, default=42, help="0 <= seed < 2**64 (default: %(default)s)")
     p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16 (never for FLUX)")
-    p.add_argument("--quantization", help="flux-schnell transformer: none, Q8_0, Q6_K, Q5_K_S, Q4_K_S, Q4_0, F16")
+    flux = PRESETS["flux-schnell"]
+    p.add_argument("--quantization", help=f"flux-schnell transformer: {', '.join(flux.quantizations)} "
+                   f"(default: {flux.default_quantization})")
     p.add_argument("--offload", default="none", help="none, model or sequential (needs CUDA or MPS)")
     p.add_argument("--drop-t5", action="store_true", help="sd3-medium: run without the T5 text encoder")
     p.add_argument("--max-sequence-length", type=int, help="T5 tokens")
     p.add_argument("--unstaged", action="store_true", help="keep the text encoders loaded while denoising")
     p.add_argument("--snapshot", type=Path, help="local diffusers snapshot folder instead of the HF cache")
-    p.add_argument("--gguf", type=Path, help="local GGUF transformer file (flux-schnell)")
+    p.add_argument("--gguf", type=Path, help="local GGUF transformer file (flux-schnell; needs --snapshot)")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -40,28 +48,82 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="auto (default), mps, cuda or cpu")
 
 
+def _set_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a record made with other settings instead of refusing (default: resume or refuse)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with its four verbs."""
     parser = argparse.ArgumentParser(prog="python -m lib", description=__doc__.splitlines()[0])
     verbs = parser.add_subparsers(dest="verb", required=True)
-    g = verbs.add_parser("generate", help="one image to a file")
+    g = verbs.add_parser("generate", help="one image to a PNG file")
     _model_options(g)
     _common(g)
-    g.add_argument("--output", type=Path, default=Path("image.png"), help="PNG file to write")
+    g.add_argument("--output", type=Path, default=Path("image.png"), help="PNG file to write (default: %(default)s)")
     c = verbs.add_parser("compare", help="both models over the prompt bank, side-by-side PNGs and a grid")
     _common(c)
-    c.add_argument("--seed", type=int, default=42)
+    c.add_argument("--seed", type=int, default=42, help="0 <= seed < 2**64 (default: %(default)s)")
     c.add_argument("--out", type=Path, default=Path("comparison"), help="folder for the record and PNGs")
+    _set_options(c)
     b = verbs.add_parser("benchmark", help="time and memory per stage, both models, steps 1/2/4/8")
     _common(b)
     b.add_argument("--out", type=Path, default=Path("benchmark"), help="folder for the record")
-    b.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 8])
+    b.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 8], help="step counts to time")
+    _set_options(b)
     pc = verbs.add_parser("precompute", help="every record chapters 4-6 read, into precomputed/")
     _common(pc)
     pc.add_argument("--out", type=Path, help="folder for the records (default: precomputed/miniature with "
                     "--miniature, else precomputed/weights/<this machine>)")
     pc.add_argument("--only", nargs="+", metavar="NAME", help="only these records (default: all)")
+    _set_options(pc)
     return parser
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_output_file(path: Path) -> None:
+    """A PNG path we can write: not a folder, ends in .png, its folder writable (or creatable)."""
+    if path.is_dir():
+        raise ConfigError(f"--output {path} is a folder; give a file name such as {path / 'image.png'}")
+    if path.suffix.lower() != ".png":
+        raise ConfigError(f"--output {path} must end in .png (images are written as PNG)")
+    folder = _nearest_existing(path.parent)
+    if not folder.is_dir():
+        raise ConfigError(f"cannot write {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write {path}: {folder} is not writable; choose another --output")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"cannot write {path}: the file is read-only; choose another --output")
+
+
+def check_output_folder(path: Path) -> None:
+    """A folder we can write records into: not an existing file, writable (or creatable)."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {path} is a file; records go into a folder: give a folder name")
+    folder = _nearest_existing(path)
+    if not folder.is_dir():
+        raise ConfigError(f"cannot write records under {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write records under {path}: {folder} is not writable; choose another --out")
+
+
+def _weights_options(a: argparse.Namespace, config) -> None:
+    if a.gguf is not None and a.snapshot is None:
+        raise ConfigError("--gguf needs --snapshot (the local snapshot with the text encoders, VAE and "
+                          "transformer/config.json that go with the GGUF file)")
+    if a.miniature and (a.snapshot or a.gguf):
+        raise ConfigError("--snapshot/--gguf load real weights; drop --miniature, or drop them")
+    if a.gguf is not None and config.spec.quantizations.get(config.quantization) is None:
+        raise ConfigError(f"--gguf is for a GGUF transformer; {config.model} with quantization "
+                          f"{config.quantization!r} loads none (use flux-schnell with --quantization Q4_K_S, ...)")
 
 
 def _progress(total: int, desc: str):
@@ -70,59 +132,72 @@ def _progress(total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="image", file=sys.stderr, leave=False)
 
 
+# ---------------------------------------------------------------------------------------------- verbs
+
 def cmd_generate(a: argparse.Namespace) -> None:
     from lib.config import DiffusionConfig
-    from lib.pipelines import generate, load_pipeline
-    from lib.weights import from_local
 
     config = DiffusionConfig(a.model, a.prompt, steps=a.steps, guidance=a.guidance, height=a.height, width=a.width,
                              seed=a.seed, dtype=a.dtype, quantization=a.quantization, offload=a.offload,
                              drop_t5=a.drop_t5, max_sequence_length=a.max_sequence_length, staged=not a.unstaged,
                              miniature=a.miniature)
+    _weights_options(a, config)
+    check_output_file(a.output)
+    from lib.device import pick_device
+    from lib.pipelines import generate, load_pipeline
+    from lib.records import atomic_write
+    from lib.weights import from_local
+
+    device = pick_device(a.device)
     paths = from_local(config, a.snapshot, a.gguf) if a.snapshot else None
     with _progress(1, config.model) as bar:
-        result = generate(load_pipeline(config, paths, a.device), config)
+        result = generate(load_pipeline(config, paths, device), config)
         bar.update()
-    a.output.parent.mkdir(parents=True, exist_ok=True)
-    result.image.save(a.output)
+    atomic_write(a.output, lambda p: result.image.save(p, format="PNG"))
     tag = " (miniature model: random weights)" if result.source == "miniature" else ""
     print(f"wrote {a.output}{tag}")
     for s in result.stages:
         print(f"  {s.name:<14} {s.seconds:8.3f} s  peak {s.peak_bytes / 2**20:9.1f} MiB")
 
 
-def _run_sets(sets, out: Path, a: argparse.Namespace):
+def _run_sets(sets, out: Path, a: argparse.Namespace, device):
     from lib.pipelines.runs import run_set
 
-    source = "miniature" if a.miniature else "weights"
-    writers = []
+    records = []
     with _progress(sum(len(s.items) for s in sets), "images") as bar:
         for s in sets:
             bar.set_description(s.name)
-            writers.append(run_set(s, out, source, None, a.device, bar.update))
-    return writers
+            records.append(run_set(s, out, device, overwrite=a.overwrite, tick=bar.update))
+    return records
+
+
+def _device(a: argparse.Namespace):
+    from lib.device import pick_device
+
+    return pick_device(a.device)
 
 
 def cmd_compare(a: argparse.Namespace) -> None:
-    from lib.pipelines.runs import compare_set, finish_set
+    from lib.pipelines.runs import compare_set
 
-    (writer,) = _run_sets([compare_set(a.miniature, a.seed)], a.out, a)
-    finish_set(writer, a.miniature)
-    print(f"wrote {writer.folder / 'comparison_grid.png'} and {len(writer.data['files']) - 1} side-by-side PNGs")
+    run = compare_set(a.miniature, a.seed)
+    check_output_folder(a.out)
+    (record,) = _run_sets([run], a.out, a, _device(a))
+    print(f"wrote {record.file('comparison_grid')} and {len(record.files) - 1} side-by-side PNGs")
 
 
 def cmd_benchmark(a: argparse.Namespace) -> None:
-    from lib.pipelines.runs import benchmark_set, finish_set, format_table
+    from lib.pipelines.runs import benchmark_set, format_table
 
-    (writer,) = _run_sets([benchmark_set(a.miniature, steps=tuple(a.steps))], a.out, a)
-    rows = finish_set(writer, a.miniature)["tables"]["benchmark"]
-    print(("miniature models (random weights)\n" if a.miniature else "") + format_table(rows))
+    run = benchmark_set(a.miniature, steps=tuple(a.steps))
+    check_output_folder(a.out)
+    (record,) = _run_sets([run], a.out, a, _device(a))
+    print(("miniature models (random weights)\n" if a.miniature else "") + format_table(record.tables["benchmark"]))
 
 
 def cmd_precompute(a: argparse.Namespace) -> None:
-    from lib.errors import ConfigError
-    from lib.pipelines.runs import finish_set, precompute_sets
-    from lib.records import default_output_dir
+    from lib.machine import device_info, machine_folder
+    from lib.pipelines.runs import precompute_sets
 
     sets = precompute_sets(a.miniature)
     if a.only:
@@ -130,11 +205,13 @@ def cmd_precompute(a: argparse.Namespace) -> None:
         if unknown:
             raise ConfigError(f"unknown record {', '.join(unknown)}; known: {', '.join(s.name for s in sets)}")
         sets = [s for s in sets if s.name in a.only]
-    out = a.out or default_output_dir(PRECOMPUTED, "miniature" if a.miniature else "weights", a.device or "cpu")
-    writers = _run_sets(sets, out, a)
-    for w in writers:
-        finish_set(w, a.miniature)
-    print(f"wrote {len(writers)} records to {out}")
+    if a.out:
+        check_output_folder(a.out)
+    device = _device(a)
+    out = a.out or (PRECOMPUTED / "miniature" if a.miniature
+                    else PRECOMPUTED / "weights" / machine_folder(device_info(device)))
+    records = _run_sets(sets, out, a, device)
+    print(f"wrote {len(records)} records to {out}")
 
 
 def single_thread_for_miniatures() -> None:
@@ -150,17 +227,23 @@ COMMANDS = {"generate": cmd_generate, "compare": cmd_compare, "benchmark": cmd_b
 
 def main(argv: list[str] | None = None) -> int:
     """Run one verb; return the exit code."""
-    args = build_parser().parse_args(argv)  # argparse itself exits 2 on malformed options
-    if args.miniature:
-        single_thread_for_miniatures()
+    verb = None
     try:
+        args = build_parser().parse_args(argv)  # argparse itself exits 2 on malformed options
+        verb = args.verb
+        if args.miniature:
+            single_thread_for_miniatures()
         COMMANDS[args.verb](args)
     except DMEError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; re-run the same command to resume", file=sys.stderr)
-        return 1
+        if verb in ("compare", "benchmark", "precompute"):
+            print("interrupted; the images stored so far are kept: re-run the same command to resume",
+                  file=sys.stderr)
+        else:
+            print("interrupted; nothing was written", file=sys.stderr)
+        return 130
     except Exception as err:  # a bug or a failure of the machine, not of the input
         if os.environ.get("DME_DEBUG"):
             traceback.print_exc()

@@ -14,15 +14,14 @@ from typing import Any, Iterable
 from lib.chapters.provenance import device_text, is_miniature, versions_text
 from lib.config import PRESETS
 from lib.prompts import BENCHMARK_PROMPTS
+from lib.records import Record
 
-MODELS = {"sd3": "SD3 Medium", "flux": "FLUX.1-schnell"}
+MODELS = {PRESETS[m].family: PRESETS[m].title for m in ("sd3-medium", "flux-schnell")}  # item id prefix -> title
 MIB, GIB = 2**20, 2**30
 
 
-def _item(record: dict[str, Any], item_id: str) -> dict[str, Any]:
-    from lib.chapters.session import item
-
-    return item(record, item_id)
+def _item(record: Record, item_id: str) -> dict[str, Any]:
+    return record.item(item_id)
 
 
 def _data_uri(path: Path, max_side: int = 320) -> str:
@@ -37,12 +36,11 @@ def _data_uri(path: Path, max_side: int = 320) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def interactive_grid(record: dict[str, Any]):
+def interactive_grid(record: Record):
     """Plotly grid: one row per prompt, SD3 left and FLUX right, each titled with its seconds (zoom to inspect)."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    folder = Path(record["_folder"])
     tag = " [random-weight miniature]" if is_miniature(record) else ""
     titles, cells = [], []
     for p in BENCHMARK_PROMPTS:
@@ -53,7 +51,7 @@ def interactive_grid(record: dict[str, Any]):
     fig = make_subplots(rows=len(BENCHMARK_PROMPTS), cols=2, subplot_titles=titles, vertical_spacing=0.04,
                         horizontal_spacing=0.03)
     for i, it in enumerate(cells):
-        fig.add_trace(go.Image(source=_data_uri(folder / it["image"]), name=it["id"],
+        fig.add_trace(go.Image(source=_data_uri(record.folder / it["image"]), name=it["id"],
                                hovertemplate=f"{it['id']}: {it['seconds']:.2f} s<extra></extra>"),
                       row=i // 2 + 1, col=i % 2 + 1)
     fig.update_xaxes(visible=False)
@@ -64,7 +62,7 @@ def interactive_grid(record: dict[str, Any]):
     return fig
 
 
-def timing_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+def timing_rows(record: Record) -> list[dict[str, Any]]:
     """Per prompt: each model's seconds and peak memory, and FLUX's speedup over SD3 (SD3 s / FLUX s)."""
     rows = []
     for p in BENCHMARK_PROMPTS:
@@ -75,7 +73,7 @@ def timing_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def timing_table(record: dict[str, Any]):
+def timing_table(record: Record):
     """timing_rows as a rounded DataFrame, with a last row of totals."""
     import pandas as pd
 
@@ -88,22 +86,22 @@ def timing_table(record: dict[str, Any]):
                      "SD3 peak (MiB)": 0, "FLUX peak (MiB)": 0})
 
 
-def benchmark_table(record: dict[str, Any]):
+def benchmark_table(record: Record):
     """The `benchmark` record's table (both models, several step counts), readable column names."""
     import pandas as pd
 
-    df = pd.DataFrame(record["tables"]["benchmark"])
+    df = pd.DataFrame(record.tables["benchmark"])
     names = {"text_encoding_s": "text encoding (s)", "denoising_s": "denoising (s)", "vae_decode_s": "VAE decode (s)",
              "total_s": "total (s)", "peak_mb": "peak (MiB)"}
     return df.rename(columns=names).set_index(["model", "steps"]).round(3)
 
 
-def benchmark_figure(record: dict[str, Any]):
+def benchmark_figure(record: Record):
     """Seconds of denoising per image against steps, one line per model (plotly)."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    rows = record["tables"]["benchmark"]
+    rows = record.tables["benchmark"]
     for model in dict.fromkeys(r["model"] for r in rows):
         mine = sorted((r for r in rows if r["model"] == model), key=lambda r: r["steps"])
         fig.add_trace(go.Scatter(x=[r["steps"] for r in mine], y=[r["denoising_s"] for r in mine],
@@ -113,14 +111,14 @@ def benchmark_figure(record: dict[str, Any]):
     return fig
 
 
-def ch6_facts(compare: dict[str, Any], benchmark: dict[str, Any]) -> dict[str, str]:
+def ch6_facts(compare: Record, benchmark: Record) -> dict[str, str]:
     """Chapter 6's numbers: speedups per prompt and overall, and the per-step cost of each model."""
     rows = timing_rows(compare)
     speed = [r["speedup (SD3 / FLUX)"] for r in rows]
     sd3_total = sum(r["SD3 Medium (s)"] for r in rows)
     flux_total = sum(r["FLUX.1-schnell (s)"] for r in rows)
     faster = sum(s > 1 for s in speed)
-    bench = benchmark["tables"]["benchmark"]
+    bench = benchmark.tables["benchmark"]
     per_step = {m: sum(r["denoising_s"] / r["steps"] for r in bench if r["model"] == m)
                 / sum(1 for r in bench if r["model"] == m) for m in dict.fromkeys(r["model"] for r in bench)}
     return {
@@ -135,15 +133,14 @@ def ch6_facts(compare: dict[str, Any], benchmark: dict[str, Any]) -> dict[str, s
     }
 
 
-def results_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every image of every real-weights record: the machine, the model setup, seconds and peak memory."""
+def results_rows(records: Iterable[Record]) -> list[dict[str, Any]]:
+    """Every image of every real-weights record: the machine it was made on, the setup, seconds and peak memory."""
     rows = []
     for r in records:
-        if r["source"] != "weights":
+        if r.source != "weights":
             continue
-        dev = r.get("device", {})
-        for it in r["items"]:
-            c = it.get("config", {})
+        for it in r.items:
+            c, dev, made = it["config"], it["made"]["device"], it["made"]
             rows.append({
                 "chip": dev.get("gpu") or dev.get("chip") or "unknown",
                 "memory (GiB)": round((dev.get("gpu_memory_bytes") or dev.get("memory_bytes") or 0) / GIB),
@@ -151,13 +148,13 @@ def results_rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                 "quantization": c.get("quantization", "none") + (", no T5" if c.get("drop_t5") else ""),
                 "resolution": f"{c.get('width')}×{c.get('height')}", "steps": c.get("steps"),
                 "seconds per image": round(it["seconds"], 2), "peak memory (GiB)": round(it["peak_bytes"] / GIB, 2),
-                "record": r["name"], "date": str(r.get("created", ""))[:10], "device": device_text(dev),
-                "versions": versions_text({k: v for k, v in r.get("versions", {}).items() if k in ("torch", "diffusers")}),
+                "record": r.name, "date": made["created"][:10], "device": device_text(dev),
+                "versions": versions_text({k: v for k, v in made["versions"].items() if k in ("torch", "diffusers")}),
             })
     return rows
 
 
-def results_table(records: Iterable[dict[str, Any]]):
+def results_table(records: Iterable[Record]):
     """results_rows as a DataFrame (empty, with its columns, when there is no real-weights record)."""
     import pandas as pd
 

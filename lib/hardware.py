@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from lib.registry import PRESETS, published_gguf_gb
+
 GB = 1e9
 
 
@@ -19,13 +21,13 @@ def parameters() -> dict[str, int]:
     """Parameter counts of the real components, computed from their published configurations (meta device)."""
     from lib.architectures import params
 
-    sd3, flux = params.model_params("sd3"), params.model_params("flux_schnell")
+    sd3 = params.model_params(PRESETS["sd3-medium"].architecture)
+    flux = params.model_params(PRESETS["flux-schnell"].architecture)
     return {"sd3_transformer": sd3["MMDiT"], "flux_schnell_transformer": flux["FLUX transformer"],
             "vae_16ch": sd3["VAE (16 ch)"], "clip_l": sd3["CLIP-L"], "clip_g": sd3["CLIP-G"], "t5_xxl": sd3["T5-XXL"]}
 
-# Published file sizes (GB) of the FLUX.1-schnell GGUF transformers (city96/FLUX.1-schnell-gguf).
-FLUX_GGUF_PUBLISHED_GB = {"Q2_K": 4.01, "Q4_0": 6.77, "Q4_K_S": 6.78, "Q5_0": 8.25, "Q5_K_S": 8.26, "Q8_0": 12.7, "F16": 23.8}
-GGUF_SOURCE = "city96/FLUX.1-schnell-gguf file listing"
+# File type -> published size (GB) of the FLUX.1-schnell GGUF files whose size the registry records.
+FLUX_GGUF_PUBLISHED_GB = published_gguf_gb("flux-schnell")
 
 
 @dataclass(frozen=True)
@@ -54,18 +56,17 @@ def _bytes16(*names: str) -> float:
 
 def model_setups() -> list[Setup]:
     """The setups chapters 4-6 run, with weight bytes per stage (fp16/bf16 unless quantized)."""
-    flux_q4 = FLUX_GGUF_PUBLISHED_GB["Q4_K_S"] * GB
+    flux_q = PRESETS["flux-schnell"].default_quantization  # the GGUF file the book runs by default
+    flux_gguf = FLUX_GGUF_PUBLISHED_GB[flux_q] * GB
     return [
         Setup("SD3 Medium, fp16, with T5", _bytes16("clip_l", "clip_g", "t5_xxl"), _bytes16("sd3_transformer", "vae_16ch")),
         Setup("SD3 Medium, fp16, T5 dropped", _bytes16("clip_l", "clip_g"), _bytes16("sd3_transformer", "vae_16ch")),
         Setup("FLUX.1-schnell, bf16", _bytes16("clip_l", "t5_xxl"), _bytes16("flux_schnell_transformer", "vae_16ch")),
-        Setup("FLUX.1-schnell, GGUF Q4_K_S", _bytes16("clip_l", "t5_xxl"), flux_q4 + _bytes16("vae_16ch")),
+        Setup(f"FLUX.1-schnell, GGUF {flux_q}", _bytes16("clip_l", "t5_xxl"), flux_gguf + _bytes16("vae_16ch")),
     ]
 
 
-# Unified-memory Macs readers have; on a 16 GB Mac, Metal lets the GPU use about 11.8 GB
-# (public measurements of recommendedMaxWorkingSetSize).
-MAC_MEMORY_GB = (8, 16, 24, 32)
+# On a 16 GB Mac, Metal lets the GPU use about 11.8 GB (public measurements of recommendedMaxWorkingSetSize).
 METAL_LIMIT_16GB = 11.8
 
 

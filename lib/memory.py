@@ -42,13 +42,6 @@ def empty_cache(device: torch.device) -> None:
         torch.mps.empty_cache()
 
 
-def total_memory(device: torch.device) -> int | None:
-    """Memory the device can use: GPU memory on CUDA, else the machine's RAM (unified on a Mac)."""
-    if device.type == "cuda":
-        return int(torch.cuda.get_device_properties(device).total_memory)
-    return int(psutil.virtual_memory().total)
-
-
 def _reset_linux_peak_rss() -> bool:
     """Reset the kernel's peak-RSS mark (VmHWM) of this process; Linux >= 4.0, else False."""
     try:

@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from lib.registry import file_type_of_block, model_spec
+
 # The types the chapter compares, from 16 bits down to the two 4-bit families.
 STUDY_TYPES: tuple[str, ...] = ("F16", "Q8_0", "Q6_K", "Q5_K", "Q4_K", "Q4_0")
-# A miniature block type -> the llama.cpp file type a published file of it carries (K types: the "_S" mix).
-FILE_TYPE = {"F16": "F16", "Q8_0": "Q8_0", "Q6_K": "Q6_K", "Q5_K": "Q5_K_S", "Q4_K": "Q4_K_S", "Q4_0": "Q4_0"}
+MODEL = "flux-schnell"  # the registry's key of the model whose published GGUF files the study sizes
 GB = 1e9
 
 
@@ -42,18 +43,6 @@ class QuantRow:
     full_file_gb: float
 
 
-def weight_rel_rms(path: Path, reference: Path) -> float:
-    """||W_q - W|| / ||W|| over all tensors of the file, W from the F32 reference file (same BFL names)."""
-    from lib.gguf.writer import dequantized_state
-
-    ref, quant = dequantized_state(reference), dequantized_state(path)
-    if set(ref) != set(quant):
-        raise ValueError(f"{path} and {reference} hold different tensors")
-    err = sum(float(np.sum((quant[k].astype(np.float64) - ref[k]) ** 2)) for k in ref)
-    norm = sum(float(np.sum(ref[k].astype(np.float64) ** 2)) for k in ref)
-    return (err / norm) ** 0.5
-
-
 def pixel_mad(image: Any, reference: Any) -> float:
     """Mean absolute difference of two images on the 0-255 scale."""
     a = np.asarray(image.convert("RGB"), dtype=np.float64)
@@ -66,26 +55,30 @@ def full_size_bytes(qtype: str) -> int:
     from lib.architectures.params import flux_schnell_named_shapes
     from lib.architectures.quant_size import gguf_file_bytes
 
-    return gguf_file_bytes(flux_schnell_named_shapes("bfl"), FILE_TYPE[qtype])
+    return gguf_file_bytes(flux_schnell_named_shapes("bfl"), file_type_of_block(qtype))
 
 
-def run_study(prompt: str, seed: int = 0, steps: int = 4, types: tuple[str, ...] = STUDY_TYPES,
+def run_study(prompt: str, seed: int = 0, steps: int | None = None, types: tuple[str, ...] = STUDY_TYPES,
               paths: Any = None) -> tuple[Any, dict[str, Any], Any]:
-    """Measure every type on the miniature FLUX; returns (table as a DataFrame, {qtype: image}, unquantized image)."""
+    """Measure every type on the miniature FLUX (steps: the preset's unless given); returns (table as a
+    DataFrame, {qtype: image}, unquantized image)."""
     import pandas as pd
 
     from lib.config import DiffusionConfig
     from lib.gguf import BITS_PER_WEIGHT, load_flux_transformer_gguf
+    from lib.gguf.measure import weight_error
+    from lib.gguf.writer import dequantized_state
     from lib.miniature import ensure_miniatures
     from lib.pipelines import generate, load_pipeline
 
     paths = paths or ensure_miniatures()
     # Unstaged: the text encoders stay loaded while only the transformer is swapped for each GGUF file.
-    base = DiffusionConfig("flux-schnell", prompt, steps=steps, seed=seed, miniature=True, quantization="none",
+    base = DiffusionConfig(MODEL, prompt, steps=steps, seed=seed, miniature=True, quantization="none",
                            staged=False)
     loaded = load_pipeline(base, paths)
     reference = generate(loaded, base).image
     rows, images = [], {}
+    f32 = dequantized_state(Path(paths.gguf["F32"]))  # the reference weights, decoded once
     for q in types:
         gguf_path = Path(paths.gguf[q])
         loaded.pipe.transformer = load_flux_transformer_gguf(gguf_path, Path(paths.flux), loaded.dtype)
@@ -94,22 +87,27 @@ def run_study(prompt: str, seed: int = 0, steps: int = 4, types: tuple[str, ...]
             qtype=q,
             bits_per_weight=BITS_PER_WEIGHT[q],
             file_bytes=gguf_path.stat().st_size,
-            weight_rel_rms=weight_rel_rms(gguf_path, Path(paths.gguf["F32"])),
+            weight_rel_rms=weight_error(gguf_path, f32),
             pixel_mad=pixel_mad(images[q], reference),
-            full_file_type=FILE_TYPE[q],
+            full_file_type=file_type_of_block(q),
             full_file_gb=full_size_bytes(q) / GB,
         ))
     return pd.DataFrame([r.__dict__ for r in rows]).set_index("qtype"), images, reference
 
 
-def study_table(df: Any, published_gb: dict[str, float] | None = None) -> Any:
-    """The chapter's table: readable column names, the published file size beside the computed one."""
-    from lib.hardware import FLUX_GGUF_PUBLISHED_GB
+def published_size(file_type: str) -> str:
+    """What the registry knows of the published file of this type: its size, that it exists, or that it doesn't."""
+    file = model_spec(MODEL).published_gguf.get(file_type)
+    if file is None:
+        return "not published"
+    return f"{file.gb:.2f}" if file.gb is not None else "published, size not recorded"
 
-    published = published_gb if published_gb is not None else FLUX_GGUF_PUBLISHED_GB
+
+def study_table(df: Any) -> Any:
+    """The chapter's table: readable column names, the published file size beside the computed one."""
     out = df.assign(
         **{"miniature file (KB)": (df["file_bytes"] / 1e3).round(1),
-           "published 12B file (GB)": [published.get(t) for t in df["full_file_type"]]}
+           "published 12B file (GB)": [published_size(t) for t in df["full_file_type"]]}
     )
     out = out.rename(columns={"bits_per_weight": "bits per weight", "weight_rel_rms": "weight error (rel. RMS)",
                               "pixel_mad": "image difference (0-255)", "full_file_type": "12B file type",
@@ -120,7 +118,6 @@ def study_table(df: Any, published_gb: dict[str, float] | None = None) -> Any:
     out["weight error (rel. RMS)"] = out["weight error (rel. RMS)"].map(lambda v: f"{v:.2e}")
     out["image difference (0-255)"] = out["image difference (0-255)"].map(lambda v: f"{v:.3g}")
     out["12B file, computed (GB)"] = out["12B file, computed (GB)"].round(2)
-    out["published 12B file (GB)"] = out["published 12B file (GB)"].map(lambda v: f"{v:.2f}" if v == v and v is not None else "not published")
     return out
 
 

@@ -11,8 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lib.config import MINIATURE_GGUF, DiffusionConfig, ModelSpec
+from lib.config import DiffusionConfig, ModelSpec
 from lib.errors import WeightsError
+from lib.registry import block_type
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,12 @@ class WeightPaths:
     source: str  # "weights" or "miniature"
 
 
-# Components each family loads from its snapshot (folders holding a config.json).
-COMPONENTS = {
-    "sd3": ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3"),
-    "flux": ("transformer", "vae", "text_encoder", "text_encoder_2"),
-}
+def snapshot_folders(spec: ModelSpec, drop_t5: bool = False) -> tuple[str, ...]:
+    """Component folders (each holding a config.json) a model's snapshot must have: its architecture's
+    components in lib.architectures.specs, without T5 when it is dropped."""
+    from lib.architectures.specs import MODELS
+
+    return tuple(c.subfolder for c in MODELS[spec.architecture].components if not (drop_t5 and c.name == "T5-XXL"))
 
 
 def _cache_dir() -> str | None:
@@ -46,7 +48,7 @@ def download_command(spec: ModelSpec, quantization: str = "none") -> str:
     if spec.gated:
         lines.append(f"accept the licence at https://huggingface.co/{spec.repo_id} (logged in), then: hf auth login")
     if spec.family == "flux" and quantization != "none":
-        # Only configs, text encoders and VAE from the BFL repo: the bf16 transformer (23.8 GB) is not needed.
+        # Only configs, text encoders and VAE from the BFL repo: its bf16 transformer (as big as the F16 file) is not needed.
         keep = ["model_index.json", "scheduler/*", "text_encoder/*", "text_encoder_2/*", "tokenizer/*",
                 "tokenizer_2/*", "vae/*", "transformer/config.json"]
         lines.append(f"hf download {spec.repo_id} " + " ".join(f"--include '{k}'" for k in keep))
@@ -64,7 +66,7 @@ def _fail(spec: ModelSpec, quantization: str, what: str) -> WeightsError:
 
 def _check_snapshot(snapshot: Path, config: DiffusionConfig) -> list[str]:
     """Component folders the config needs that the snapshot lacks."""
-    needed = [c for c in COMPONENTS[config.spec.family] if not (config.drop_t5 and c == "text_encoder_3")]
+    needed = snapshot_folders(config.spec, config.drop_t5)
     missing = [c for c in needed if not (snapshot / c / "config.json").is_file()]
     if not (snapshot / "model_index.json").is_file():
         missing.insert(0, "model_index.json")
@@ -122,7 +124,8 @@ def from_miniature(config: DiffusionConfig, paths: object | None = None) -> Weig
     snapshot = Path(getattr(paths, family))
     gguf = None
     if family == "flux" and config.quantization != "none":
-        gguf = Path(paths.gguf[MINIATURE_GGUF[config.quantization]])  # type: ignore[attr-defined]
+        # The miniature has one file per block type: a published "_K_S" file's type picks its K type's file.
+        gguf = Path(paths.gguf[block_type(config.quantization)])  # type: ignore[attr-defined]
     return WeightPaths(snapshot, gguf, "miniature")
 
 

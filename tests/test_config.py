@@ -2,7 +2,7 @@
 
 import pytest
 
-from lib.config import PRESETS, DiffusionConfig
+from lib.config import MAX_STEPS, PRESETS, DiffusionConfig
 from lib.errors import ConfigError, DMEError
 
 
@@ -40,6 +40,31 @@ def test_invalid_values_raise_config_error_naming_what_is_allowed(changes, says)
         DiffusionConfig(**{**base, **changes})
     assert says in str(err.value)
     assert isinstance(err.value, DMEError)
+
+
+@pytest.mark.parametrize("model", list(PRESETS))
+@pytest.mark.parametrize("steps", [MAX_STEPS + 1, 2800, 10**9])
+def test_steps_above_the_bound_name_the_bound_and_the_model_default(model, steps):
+    with pytest.raises(ConfigError) as err:
+        DiffusionConfig(model, "a cat", steps=steps)
+    msg = str(err.value)
+    assert f"at most {MAX_STEPS}" in msg and f"got {steps}" in msg
+    assert f"{model} uses {PRESETS[model].steps}" in msg
+
+
+@pytest.mark.parametrize("seed", [-1, 2**64, 2**70, 1.5, "42", True])
+def test_seeds_outside_torch_generator_range_are_refused(seed):
+    with pytest.raises(ConfigError, match=r"seed must be an integer from 0 to 2\*\*64 - 1.*torch"):
+        DiffusionConfig("sd3-medium", "a cat", seed=seed)
+
+
+@pytest.mark.parametrize("steps, seed", [(1, 0), (MAX_STEPS, 2**64 - 1)])
+def test_bounds_themselves_are_allowed_and_the_largest_seed_seeds_a_torch_generator(steps, seed):
+    import torch
+
+    c = DiffusionConfig("sd3-medium", "a cat", steps=steps, seed=seed)
+    assert (c.steps, c.seed) == (steps, seed)
+    torch.Generator().manual_seed(c.seed)  # accepted by torch, as the bound promises
 
 
 def test_changes_through_with_are_validated_again():

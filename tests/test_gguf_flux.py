@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from miniature_fixtures import generate_np, miniatures  # noqa: F401  (miniatures is a fixture)
 
 from lib.errors import ConfigError, WeightsError
 from lib.gguf import load_flux_transformer_gguf, write_flux_gguf
@@ -17,14 +16,14 @@ QUANTIZED = ["BF16", "Q8_0", "Q6_K", "Q5_K", "Q4_K", "Q4_0"]
 
 
 @pytest.fixture(scope="module")
-def reference(miniatures):  # noqa: F811
+def reference(miniatures):
     from diffusers import FluxTransformer2DModel
 
     return FluxTransformer2DModel.from_pretrained(miniatures.flux, subfolder="transformer").eval()
 
 
 @pytest.fixture(scope="module")
-def flux_images(miniatures, reference):  # noqa: F811
+def flux_images(miniatures, reference, generate_np):
     """Unquantized and per-qtype images, seed 0 twice each, from otherwise identical pipelines."""
     from diffusers import FluxPipeline
 
@@ -56,7 +55,7 @@ def test_bfl_names_round_trip_to_the_same_diffusers_state():
     assert back.keys() == sd.keys() and all(torch.equal(back[k], sd[k]) for k in sd)
 
 
-def test_f32_gguf_loads_to_the_identical_state_dict_and_forward(miniatures, reference):  # noqa: F811
+def test_f32_gguf_loads_to_the_identical_state_dict_and_forward(miniatures, reference):
     model = load_flux_transformer_gguf(miniatures.gguf["F32"], miniatures.flux, torch.float32)
     ref_sd, sd = reference.state_dict(), model.state_dict()
     assert sd.keys() == ref_sd.keys() and all(torch.equal(sd[k], ref_sd[k]) for k in ref_sd)
@@ -69,10 +68,13 @@ def test_f32_gguf_loads_to_the_identical_state_dict_and_forward(miniatures, refe
         timestep=torch.tensor([0.5]), img_ids=torch.zeros(16, 3), txt_ids=torch.zeros(8, 3),
     )
     with torch.no_grad():
-        assert torch.equal(model(**inputs).sample, reference(**inputs).sample)
+        # Same weights, two kernels (diffusers' GGUF linear vs nn.Linear): float32 sums may round differently,
+        # and do on some CPUs (bit-equal on Intel, ~5e-7 apart on AMD EPYC with outputs up to ~2, i.e. ~1e-6
+        # relative). So: equal within float32 rounding, not bit-equal; the state dict above is bit-equal (same bytes).
+        torch.testing.assert_close(model(**inputs).sample, reference(**inputs).sample, rtol=1e-5, atol=1e-5)
 
 
-def test_files_store_big_matrices_quantized_and_small_or_1d_tensors_in_f32(miniatures):  # noqa: F811
+def test_files_store_big_matrices_quantized_and_small_or_1d_tensors_in_f32(miniatures):
     types = read_gguf_types(miniatures.gguf["Q4_K"])
     assert types["double_blocks.0.img_attn.qkv.weight"] == "Q4_K"
     assert types["single_blocks.0.linear2.weight"] == "Q4_K"
@@ -82,7 +84,7 @@ def test_files_store_big_matrices_quantized_and_small_or_1d_tensors_in_f32(minia
 
 
 @pytest.mark.parametrize("qtype", QUANTIZED)
-def test_quantized_files_load_with_weights_kept_quantized(miniatures, qtype):  # noqa: F811
+def test_quantized_files_load_with_weights_kept_quantized(miniatures, qtype):
     from diffusers.quantizers.gguf.utils import GGUFParameter
 
     model = load_flux_transformer_gguf(miniatures.gguf[qtype], miniatures.flux, torch.float32)
@@ -90,7 +92,7 @@ def test_quantized_files_load_with_weights_kept_quantized(miniatures, qtype):  #
     assert isinstance(weight, GGUFParameter) and weight.quant_type.name == qtype
 
 
-def test_weight_error_orders_by_bit_width(miniatures):  # noqa: F811
+def test_weight_error_orders_by_bit_width(miniatures):
     ref = dequantized_state(miniatures.gguf["F32"])
     err = {q: weight_error(miniatures.gguf[q], ref) for q in ["Q8_0", "Q6_K", "Q5_K", "Q4_K", "Q4_0"]}
     assert 0 < err["Q8_0"] < err["Q6_K"] < err["Q5_K"] < err["Q4_K"] < err["Q4_0"]
@@ -102,12 +104,14 @@ def test_gguf_images_are_deterministic_and_differ_from_unquantized_in_bit_width_
         assert first.shape == (64, 64, 3) and np.isfinite(first).all(), q
         assert np.array_equal(first, again), q  # same seed, same pixels
     diff = {q: float(np.abs(imgs[0] - ref).mean()) for q, imgs in flux_images.items()}
-    assert diff["F32"] == 0.0
+    # F32 holds the same weights, run by another linear kernel: equal up to float32 rounding (see above),
+    # far below Q8_0's ~1.6e-5 here.
+    assert diff["F32"] < 1e-6
     assert 0 < diff["Q8_0"] < diff["Q6_K"] < diff["Q5_K"] < diff["Q4_K"]
     assert diff["Q5_K"] < diff["Q4_0"] < 3 * diff["Q4_K"]  # Q4_0 sits with the 4-bit types
 
 
-def test_truncated_gguf_file_raises_a_clear_weights_error(miniatures, tmp_path):  # noqa: F811
+def test_truncated_gguf_file_raises_a_clear_weights_error(miniatures, tmp_path):
     data = miniatures.gguf["Q8_0"].read_bytes()
     for name, content in (("truncated.gguf", data[: len(data) // 2]), ("header.gguf", data[:100]),
                           ("garbage.gguf", b"not a gguf file at all" * 10)):
@@ -119,7 +123,7 @@ def test_truncated_gguf_file_raises_a_clear_weights_error(miniatures, tmp_path):
         load_flux_transformer_gguf(tmp_path / "missing.gguf", miniatures.flux, torch.float32)
 
 
-def test_gguf_of_another_model_size_is_refused_with_a_clear_error(miniatures, tmp_path):  # noqa: F811
+def test_gguf_of_another_model_size_is_refused_with_a_clear_error(miniatures, tmp_path):
     from diffusers import FluxTransformer2DModel
 
     other = FluxTransformer2DModel(patch_size=1, in_channels=64, num_layers=1, num_single_layers=1,

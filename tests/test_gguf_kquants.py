@@ -8,7 +8,8 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 from gguf.quants import dequantize
 
 from lib.gguf.kquants import quantize_q4_k, quantize_q5_k, quantize_q6_k
-from lib.gguf.quants import fitting_type, quantize
+from lib.gguf.quants import quantize
+from lib.gguf.rule import QuantTypeError, tensor_type
 
 ENCODERS = {"Q4_K": quantize_q4_k, "Q5_K": quantize_q5_k, "Q6_K": quantize_q6_k}
 # Relative RMS error a K-quant of Gaussian weights should stay under (llama.cpp reports roughly halving
@@ -41,7 +42,7 @@ def test_k_quant_error_orders_by_bit_width_and_beats_legacy_types_of_the_same_si
     assert err["Q6_K"] < err["Q5_K"] < err["Q4_K"]
     for k, legacy in (("Q4_K", "Q4_0"), ("Q5_K", "Q5_0")):
         t = GGMLQuantizationType[legacy]
-        assert err[k] < _rel_err(x, dequantize(quantize(x, t)[0], t))
+        assert err[k] < _rel_err(x, dequantize(quantize(x, t), t))
 
 
 @pytest.mark.parametrize("name", list(ENCODERS))
@@ -68,11 +69,16 @@ def test_k_quants_refuse_rows_that_are_not_a_multiple_of_256():
         quantize_q4_k(_weights(cols=320))
 
 
-def test_tensors_that_cannot_hold_k_blocks_fall_back_like_llama_cpp():
+def test_quantize_encodes_exactly_the_given_type_and_refuses_rows_that_do_not_fill_blocks():
     t = GGMLQuantizationType
-    assert fitting_type(t.Q4_K, 64) == t.Q5_0
-    assert fitting_type(t.Q5_K, 64) == t.Q5_1
-    assert fitting_type(t.Q6_K, 64) == t.Q8_0
-    assert fitting_type(t.Q4_K, 48) == t.F16  # not even a 32-block
-    raw, used = quantize(_weights(cols=64), t.Q4_K)
-    assert used == t.Q5_0 and dequantize(raw, used).shape == (64, 64)
+    assert dequantize(quantize(_weights(cols=256), t.Q4_K), t.Q4_K).shape == (64, 256)
+    for qtype in (t.Q4_K, t.Q8_0):
+        with pytest.raises(QuantTypeError, match="tensor_type"):  # no second fallback rule: the message names the one
+            quantize(_weights(cols=48), qtype)
+
+
+def test_the_one_fallback_rule_gives_f16_to_rows_that_do_not_fill_whole_blocks():
+    # city96's lcpp.patch: F16, not llama.cpp's legacy Q5_0/Q5_1/Q8_0 substitutes for K-quants.
+    assert tensor_type("double_blocks.0.img_mlp.0.weight", (512, 64), "Q4_K_S") == "F16"
+    assert tensor_type("double_blocks.0.img_mlp.0.weight", (512, 256), "Q4_K_S") == "Q4_K"
+    assert tensor_type("double_blocks.0.img_mlp.0.weight", (512, 48), "Q8_0") == "F16"

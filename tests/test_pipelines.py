@@ -8,16 +8,15 @@ import torch
 
 from lib.config import DiffusionConfig
 from lib.errors import ConfigError, DeviceError, OutputError
-from lib.miniature import ensure_miniatures
 from lib.pipelines import generate, generate_many, load_pipeline
 
 PROMPT = "a green teapot on the left of three books"
 
 
 @pytest.fixture(scope="module")
-def mini():
+def mini(miniatures):
     torch.set_num_threads(1)  # tiny matrices: threads only add waiting on shared cores
-    return ensure_miniatures()
+    return miniatures  # the shared session fixture (tests/conftest.py)
 
 
 def _config(model, **kw):

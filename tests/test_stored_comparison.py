@@ -8,18 +8,17 @@ from PIL import Image
 from lib import comparison
 from lib.prompts import BENCHMARK_PROMPTS
 from lib.records import RecordWriter
+from record_factory import make_item
 
 
 def _compare(root, source, sd3_s=4.0, flux_s=1.0):
     w = RecordWriter(root, "compare", "test", source)
     for p in BENCHMARK_PROMPTS:
         for model, s in (("sd3", sd3_s), ("flux", flux_s)):
-            w.add({"id": f"{model}-{p.id}", "model": f"{model}-x", "seed": 42, "seconds": s, "peak_bytes": 2**30,
-                   "config": {"model": model, "steps": 4, "width": 64, "height": 64, "quantization": "none"},
-                   "stages": []}, Image.new("RGB", (8, 8)))
-    record = w.finish()
-    record["_folder"] = str(w.folder)
-    return record
+            w.add(make_item(f"{model}-{p.id}", source, model=f"{model}-x", seconds=s, peak_bytes=2**30,
+                            config={"model": model, "steps": 4, "width": 64, "height": 64, "quantization": "none"}),
+                  Image.new("RGB", (8, 8)))
+    return w.finish()
 
 
 def test_speedup_is_sd3_seconds_over_flux_seconds(tmp_path):
@@ -36,6 +35,7 @@ def test_results_table_lists_only_real_weights_records(tmp_path):
     table = comparison.results_table([mini, real])
     assert len(table) == 2 * len(BENCHMARK_PROMPTS)
     assert set(table["peak memory (GiB)"]) == {1.0}
+    assert set(table["chip"]) == {"Test CPU"}  # each row names the machine its item was made on
 
 
 def test_interactive_grid_has_one_image_per_model_and_prompt(tmp_path):

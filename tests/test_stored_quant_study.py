@@ -2,34 +2,32 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from PIL import Image
 
 from lib import quant_study
-from lib.hardware import FLUX_GGUF_PUBLISHED_GB
-
-
-@pytest.fixture(scope="module")
-def miniatures():
-    from lib.miniature import ensure_miniatures
-
-    return ensure_miniatures()
+from lib.gguf.measure import weight_error
+from lib.registry import file_type_of_block, published_gguf_gb
 
 
 def test_weight_error_grows_as_bits_shrink(miniatures):
-    errors = [quant_study.weight_rel_rms(Path(miniatures.gguf[q]), Path(miniatures.gguf["F32"]))
-              for q in quant_study.STUDY_TYPES]  # listed from most to fewest bits per weight
+    f32 = miniatures.gguf["F32"]
+    errors = [weight_error(miniatures.gguf[q], f32) for q in quant_study.STUDY_TYPES]  # most to fewest bits
     assert errors == sorted(errors)
     assert errors[0] > 0  # F16 is not exact
-    assert quant_study.weight_rel_rms(Path(miniatures.gguf["F32"]), Path(miniatures.gguf["F32"])) == 0
+    assert weight_error(f32, f32) == 0
 
 
 @pytest.mark.parametrize("qtype", ["F16", "Q8_0", "Q5_K", "Q4_K", "Q4_0"])
 def test_full_size_estimate_matches_the_published_file(qtype):
-    published = FLUX_GGUF_PUBLISHED_GB[quant_study.FILE_TYPE[qtype]]
+    published = published_gguf_gb(quant_study.MODEL)[file_type_of_block(qtype)]
     assert quant_study.full_size_bytes(qtype) / 1e9 == pytest.approx(published, rel=0.01)
+
+
+def test_table_says_which_study_types_are_published_even_where_the_size_is_not_recorded():
+    assert quant_study.published_size("Q4_K_S") == f"{published_gguf_gb(quant_study.MODEL)['Q4_K_S']:.2f}"
+    assert quant_study.published_size("Q6_K") == "published, size not recorded"  # city96 has the file
+    assert quant_study.published_size("BF16") == "not published"
 
 
 def test_pixel_difference_is_zero_for_identical_images_and_counts_0_to_255():

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
-from PIL import Image
 
 from lib.chapters import open_chapter, pick, resolve_mode
 from lib.chapters.provenance import caption, notice
 from lib.chapters.session import all_records
-from lib.chapters.switch import requested_mode, weights_in_cache
+from lib.chapters.switch import miniature_requested, requested_mode, weights_in_cache
 from lib.errors import ConfigError, RecordError
-from lib.records import RecordWriter
+from record_factory import write_record
 
 YES, NO = (lambda *a: True), (lambda *a: False)
 MODELS = ("sd3-medium",)
@@ -48,18 +52,16 @@ def test_auto_is_stored_on_a_machine_without_weights(monkeypatch, tmp_path):
     assert resolve_mode(("flux-schnell",), "auto") == "stored"
 
 
-def _record(root, name, source, created_tag="a"):
-    w = RecordWriter(root, name, f"test {source}", source)
-    w.add({"id": "x", "stages": [], "seconds": 1.0, "peak_bytes": 1}, Image.new("RGB", (8, 8)))
-    return w.finish()
+def _record(root, name, source, created="2026-11-01T00:00:00+00:00"):
+    return write_record(root, name, source, ids=("x",), made={"created": created})
 
 
 def test_a_real_weights_record_is_preferred_over_a_miniature_one(tmp_path):
     _record(tmp_path / "miniature", "flux-prompts", "miniature")
     _record(tmp_path / "m2-16gb", "flux-prompts", "weights")
     chosen = pick(all_records(tmp_path), "flux-prompts")
-    assert chosen["source"] == "weights"
-    assert chosen["_folder"].endswith("m2-16gb/flux-prompts")
+    assert chosen.source == "weights"
+    assert str(chosen.folder).endswith("m2-16gb/flux-prompts")
 
 
 def test_miniature_records_carry_a_notice_and_real_ones_do_not(tmp_path):
@@ -75,9 +77,9 @@ def test_caption_names_device_versions_date_and_source(tmp_path):
     record = _record(tmp_path, "r", "miniature")
     text = caption(record)
     assert "source: miniature" in text
-    assert record["versions"]["torch"] in text and record["versions"]["diffusers"] in text
-    assert record["created"][:10] in text
-    assert str(record["device"]["chip"]) in text
+    assert record.versions["torch"] in text and record.versions["diffusers"] in text
+    assert record.created[:10] in text
+    assert str(record.device["chip"]) in text
 
 
 def test_stored_chapter_without_its_records_says_how_to_make_them(tmp_path):
@@ -90,9 +92,40 @@ def test_unknown_chapter_is_refused():
         open_chapter("ch9", mode="stored")
 
 
-def test_among_records_of_one_source_the_newest_is_used():
-    older = {"name": "compare", "source": "miniature", "created": "2026-01-01T00:00:00+00:00", "_folder": "a"}
-    newer = {"name": "compare", "source": "miniature", "created": "2026-06-01T00:00:00+00:00", "_folder": "b"}
-    assert pick([older, newer], "compare")["_folder"] == "b"
-    assert pick([newer, older], "compare")["_folder"] == "b"
+def test_among_records_of_one_source_the_newest_is_used(tmp_path):
+    older = _record(tmp_path / "a", "compare", "miniature", "2026-01-01T00:00:00+00:00")
+    newer = _record(tmp_path / "b", "compare", "miniature", "2026-06-01T00:00:00+00:00")
+    assert pick([older, newer], "compare") is newer
+    assert pick([newer, older], "compare") is newer
     assert pick([older], "benchmark") is None
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("yes", True), ("0", False), ("", False), ("off", False)])
+def test_dme_miniature_is_on_or_off(monkeypatch, value, expected):
+    monkeypatch.setenv("DME_MINIATURE", value)
+    assert miniature_requested() is expected
+
+
+@pytest.mark.parametrize("value", ["2", "maybe", "-1"])
+def test_dme_miniature_with_another_value_is_an_error_not_false(monkeypatch, value):
+    monkeypatch.setenv("DME_MINIATURE", value)
+    with pytest.raises(ConfigError, match="DME_MINIATURE=1 for the miniature"):
+        miniature_requested()
+
+
+def test_a_live_temp_folder_is_removed_when_the_process_exits(tmp_path):
+    code = "from lib.chapters.switch import live_dir; d = live_dir('ch5', True); print(d); print(d.is_dir())"
+    env = {k: v for k, v in os.environ.items() if k != "DME_LIVE_DIR"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    folder, existed = out.split()
+    assert existed == "True" and not Path(folder).exists()
+
+
+def test_a_chapter_reads_only_its_records_so_a_broken_one_elsewhere_does_not_stop_it(tmp_path):
+    for name in ("flux-prompts", "flux-step-sweep", "flux-staged-vs-unstaged", "compare"):
+        _record(tmp_path / "miniature", name, "miniature")
+    (tmp_path / "miniature" / "compare" / "record.json").write_text("{broken")
+    session = open_chapter("ch5", mode="stored", root=tmp_path)
+    assert session.record("flux-prompts").name == "flux-prompts"
+    with pytest.raises(RecordError, match="compare/record.json: corrupt"):
+        open_chapter("ch6", mode="stored", root=tmp_path)

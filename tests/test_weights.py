@@ -26,6 +26,21 @@ def test_missing_flux_weights_name_both_download_commands(empty_hub):
     assert "hf download city96/FLUX.1-schnell-gguf flux1-schnell-Q4_K_S.gguf" in msg
 
 
+def test_gated_flux_schnell_says_accept_the_licence_too(empty_hub):
+    with pytest.raises(WeightsError, match="accept the licence at https://huggingface.co/black-forest-labs/FLUX.1-schnell"):
+        resolve_weights(DiffusionConfig("flux-schnell", "a cat"))
+
+
+def test_snapshot_folders_are_the_architecture_components_without_a_dropped_t5():
+    from lib.config import model_spec
+    from lib.weights import snapshot_folders
+
+    sd3 = model_spec("sd3-medium")
+    assert snapshot_folders(sd3) == ("transformer", "text_encoder", "text_encoder_2", "text_encoder_3", "vae")
+    assert "text_encoder_3" not in snapshot_folders(sd3, drop_t5=True)
+    assert snapshot_folders(model_spec("flux-schnell")) == ("transformer", "text_encoder", "text_encoder_2", "vae")
+
+
 def test_offline_shell_is_named_in_the_message(empty_hub):
     with pytest.raises(WeightsError, match="HF_HUB_OFFLINE is set"):
         resolve_weights(DiffusionConfig("flux-schnell", "a cat"))
@@ -47,9 +62,9 @@ def test_incomplete_cached_snapshot_lists_missing_components(empty_hub):
     (repo / "refs" / "main").write_text("a" * 40)
     (snap / "model_index.json").write_text(json.dumps({}))
     (snap / "transformer" / "config.json").write_text("{}")
-    with pytest.raises(WeightsError, match="incomplete .missing vae, text_encoder, text_encoder_2, text_encoder_3"):
+    with pytest.raises(WeightsError, match="incomplete .missing text_encoder, text_encoder_2, text_encoder_3, vae"):
         resolve_weights(DiffusionConfig("sd3-medium", "a cat"))
-    with pytest.raises(WeightsError, match="missing vae, text_encoder, text_encoder_2\\)"):
+    with pytest.raises(WeightsError, match="missing text_encoder, text_encoder_2, vae\\)"):
         resolve_weights(DiffusionConfig("sd3-medium", "a cat", drop_t5=True))
 
 

@@ -48,8 +48,8 @@ def count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def spec(model_key: str) -> specs.ModelSpec:
-    """The `ModelSpec` for a key of `specs.MODELS`, with a helpful error for a wrong key."""
+def spec(model_key: str) -> specs.Architecture:
+    """The `Architecture` for a key of `specs.MODELS`, with a helpful error for a wrong key."""
     try:
         return specs.MODELS[model_key]
     except KeyError:

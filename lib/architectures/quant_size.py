@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from lib.gguf.rule import FILE_TYPES, QUANTIZATION_THRESHOLD, QuantTypeError, base_type, bits_per_weight, tensor_type
+from lib.gguf.rule import QUANTIZATION_THRESHOLD, QuantTypeError, base_type, bits_per_weight, tensor_type
 from lib.gguf.rule import block as _block
 
 ALIGNMENT = 32  # GGUF default general.alignment: every tensor's data starts on a 32-byte boundary
 
-__all__ = ["FILE_TYPES", "QUANTIZATION_THRESHOLD", "QuantTypeError", "base_type", "bits_per_weight", "tensor_type",
+__all__ = ["QUANTIZATION_THRESHOLD", "QuantTypeError", "base_type", "bits_per_weight", "tensor_type",
            "tensor_bytes", "header_bytes", "tensor_types", "gguf_file_bytes", "bytes_by_type"]
 
 

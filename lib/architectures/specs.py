@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lib.registry import PRESETS
+
+# The two models the book runs have their facts (repo ids, default steps and tokens) in lib.registry;
+# the others, shown only in chapter 2's comparison, have them here.
+_SD3, _SCHNELL = PRESETS["sd3-medium"], PRESETS["flux-schnell"]
 SD15_REPO = "stable-diffusion-v1-5/stable-diffusion-v1-5"  # mirror of runwayml/stable-diffusion-v1-5
 SD21_REPO = "stabilityai/stable-diffusion-2-1"
 SDXL_REPO = "stabilityai/stable-diffusion-xl-base-1.0"
-SD3_REPO = "stabilityai/stable-diffusion-3-medium-diffusers"
-SCHNELL_REPO = "black-forest-labs/FLUX.1-schnell"
+SD3_REPO = _SD3.repo_id
+SCHNELL_REPO = _SCHNELL.repo_id
 DEV_REPO = "black-forest-labs/FLUX.1-dev"
 
 _UNET_COMMON = {
@@ -147,12 +152,18 @@ class Component:
     name: str
     cls: str  # diffusers/transformers class name
     config: dict
-    source: str
+    repo: str
+    subfolder: str  # the component's folder in a diffusers snapshot of repo
+
+    @property
+    def source(self) -> str:
+        """Where the config is published: <repo>/<subfolder>/config.json."""
+        return f"{self.repo}/{self.subfolder}/config.json"
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """A text-to-image model: its components plus the published facts the table shows beside the counts."""
+class Architecture:
+    """A text-to-image model's architecture: its components plus the published facts the table shows beside the counts."""
 
     key: str
     name: str
@@ -171,45 +182,50 @@ class ModelSpec:
 
 
 def _c(role: str, name: str, cls: str, config: dict, repo: str, sub: str) -> Component:
-    return Component(role, name, cls, config, f"{repo}/{sub}/config.json")
+    return Component(role, name, cls, config, repo, sub)
 
 
-MODELS: dict[str, ModelSpec] = {
-    "sd15": ModelSpec(
-        "sd15", "SD 1.5", 2022, "U-Net (cross-attention)",
-        (
-            _c("denoiser", "U-Net", "UNet2DConditionModel", SD15_UNET, SD15_REPO, "unet"),
-            _c("text encoder", "CLIP-L", "CLIPTextModel", CLIP_L, SD15_REPO, "text_encoder"),
-            _c("vae", "VAE (4 ch)", "AutoencoderKL", VAE_4CH, SD15_REPO, "vae"),
-        ),
-        "ε-prediction", f"{SD15_REPO}/scheduler/scheduler_config.json (prediction_type: epsilon)",
-        50, "diffusers StableDiffusionPipeline default num_inference_steps",
-        {"CLIP-L": 77},
-    ),
-    "sd21": ModelSpec(
-        "sd21", "SD 2.1", 2022, "U-Net (cross-attention)",
-        (
-            _c("denoiser", "U-Net", "UNet2DConditionModel", SD21_UNET, SD21_REPO, "unet"),
-            _c("text encoder", "OpenCLIP-H", "CLIPTextModel", OPENCLIP_H, SD21_REPO, "text_encoder"),
-            _c("vae", "VAE (4 ch)", "AutoencoderKL", VAE_4CH, SD21_REPO, "vae"),
-        ),
-        "v-prediction", f"{SD21_REPO}/scheduler/scheduler_config.json (prediction_type: v_prediction)",
-        50, "diffusers StableDiffusionPipeline default num_inference_steps",
-        {"OpenCLIP-H": 77},
-    ),
-    "sdxl": ModelSpec(
-        "sdxl", "SDXL", 2023, "U-Net (cross-attention)",
-        (
-            _c("denoiser", "U-Net", "UNet2DConditionModel", SDXL_UNET, SDXL_REPO, "unet"),
-            _c("text encoder", "CLIP-L", "CLIPTextModel", CLIP_L, SDXL_REPO, "text_encoder"),
-            _c("text encoder", "CLIP-G", "CLIPTextModelWithProjection", CLIP_G, SDXL_REPO, "text_encoder_2"),
-            _c("vae", "VAE (4 ch)", "AutoencoderKL", VAE_4CH, SDXL_REPO, "vae"),
-        ),
-        "ε-prediction", f"{SDXL_REPO}/scheduler/scheduler_config.json (prediction_type: epsilon)",
-        50, "diffusers StableDiffusionXLPipeline default num_inference_steps",
-        {"CLIP-L": 77, "CLIP-G": 77},
-    ),
-    "sd3": ModelSpec(
+def _sd_unet(key: str, name: str, year: int, repo: str, unet: dict, encoders: tuple, prediction: str,
+             pipeline: str) -> Architecture:
+    """An SD 1.x/2.x/XL model: U-Net, CLIP text encoder(s) given as (name, class, config, subfolder), the
+    4-channel VAE, the scheduler's prediction type, and the pipeline's default of 50 steps."""
+    components = (
+        _c("denoiser", "U-Net", "UNet2DConditionModel", unet, repo, "unet"),
+        *(_c("text encoder", n, cls, config, repo, sub) for n, cls, config, sub in encoders),
+        _c("vae", "VAE (4 ch)", "AutoencoderKL", VAE_4CH, repo, "vae"),
+    )
+    objective = {"epsilon": "ε-prediction", "v_prediction": "v-prediction"}[prediction]
+    return Architecture(
+        key, name, year, "U-Net (cross-attention)", components,
+        objective, f"{repo}/scheduler/scheduler_config.json (prediction_type: {prediction})",
+        50, f"diffusers {pipeline} default num_inference_steps",
+        {n: config["max_position_embeddings"] for n, _, config, _ in encoders},
+    )
+
+
+def _flux(key: str, name: str, repo: str, transformer: dict, objective: str, objective_source: str, steps: int,
+          steps_source: str, t5_tokens: int) -> Architecture:
+    """A FLUX.1 model: the FLUX transformer, CLIP-L and T5-XXL, the 16-channel FLUX VAE."""
+    components = (
+        _c("denoiser", "FLUX transformer", "FluxTransformer2DModel", transformer, repo, "transformer"),
+        _c("text encoder", "CLIP-L", "CLIPTextModel", CLIP_L, repo, "text_encoder"),
+        _c("text encoder", "T5-XXL", "T5EncoderModel", T5_XXL, repo, "text_encoder_2"),
+        _c("vae", "VAE (16 ch)", "AutoencoderKL", VAE_16CH_FLUX, repo, "vae"),
+    )
+    return Architecture(key, name, 2024, "MMDiT + single-stream (FLUX)", components, objective, objective_source,
+                        steps, steps_source, {"CLIP-L": CLIP_L["max_position_embeddings"], "T5-XXL": t5_tokens})
+
+
+MODELS: dict[str, Architecture] = {a.key: a for a in (
+    _sd_unet("sd15", "SD 1.5", 2022, SD15_REPO, SD15_UNET, (("CLIP-L", "CLIPTextModel", CLIP_L, "text_encoder"),),
+             "epsilon", "StableDiffusionPipeline"),
+    _sd_unet("sd21", "SD 2.1", 2022, SD21_REPO, SD21_UNET,
+             (("OpenCLIP-H", "CLIPTextModel", OPENCLIP_H, "text_encoder"),), "v_prediction", "StableDiffusionPipeline"),
+    _sd_unet("sdxl", "SDXL", 2023, SDXL_REPO, SDXL_UNET,
+             (("CLIP-L", "CLIPTextModel", CLIP_L, "text_encoder"),
+              ("CLIP-G", "CLIPTextModelWithProjection", CLIP_G, "text_encoder_2")),
+             "epsilon", "StableDiffusionXLPipeline"),
+    Architecture(
         "sd3", "SD3 Medium", 2024, "MMDiT (joint attention)",
         (
             _c("denoiser", "MMDiT", "SD3Transformer2DModel", SD3_TRANSFORMER, SD3_REPO, "transformer"),
@@ -218,32 +234,16 @@ MODELS: dict[str, ModelSpec] = {
             _c("text encoder", "T5-XXL", "T5EncoderModel", T5_XXL, SD3_REPO, "text_encoder_3"),
             _c("vae", "VAE (16 ch)", "AutoencoderKL", VAE_16CH_SD3, SD3_REPO, "vae"),
         ),
-        "rectified flow", f"{SD3_REPO}/scheduler/scheduler_config.json (FlowMatchEulerDiscreteScheduler, shift 3.0)",
-        28, "diffusers StableDiffusion3Pipeline default num_inference_steps",
-        {"CLIP": 77, "T5-XXL": 256},
+        "rectified flow",
+        f"{SD3_REPO}/scheduler/scheduler_config.json (FlowMatchEulerDiscreteScheduler, shift {_SD3.scheduler_shift})",
+        _SD3.steps, "diffusers StableDiffusion3Pipeline default num_inference_steps",
+        {"CLIP": CLIP_L["max_position_embeddings"], "T5-XXL": _SD3.max_sequence_length},
     ),
-    "flux_schnell": ModelSpec(
-        "flux_schnell", "FLUX.1-schnell", 2024, "MMDiT + single-stream (FLUX)",
-        (
-            _c("denoiser", "FLUX transformer", "FluxTransformer2DModel", FLUX_SCHNELL_TRANSFORMER, SCHNELL_REPO, "transformer"),
-            _c("text encoder", "CLIP-L", "CLIPTextModel", CLIP_L, SCHNELL_REPO, "text_encoder"),
-            _c("text encoder", "T5-XXL", "T5EncoderModel", T5_XXL, SCHNELL_REPO, "text_encoder_2"),
-            _c("vae", "VAE (16 ch)", "AutoencoderKL", VAE_16CH_FLUX, SCHNELL_REPO, "vae"),
-        ),
-        "rectified flow, timestep-distilled", "black-forest-labs/FLUX.1-schnell model card (latent adversarial diffusion distillation)",
-        4, "black-forest-labs/FLUX.1-schnell model card (num_inference_steps=4)",
-        {"CLIP-L": 77, "T5-XXL": 256},
-    ),
-    "flux_dev": ModelSpec(
-        "flux_dev", "FLUX.1-dev", 2024, "MMDiT + single-stream (FLUX)",
-        (
-            _c("denoiser", "FLUX transformer", "FluxTransformer2DModel", FLUX_DEV_TRANSFORMER, DEV_REPO, "transformer"),
-            _c("text encoder", "CLIP-L", "CLIPTextModel", CLIP_L, DEV_REPO, "text_encoder"),
-            _c("text encoder", "T5-XXL", "T5EncoderModel", T5_XXL, DEV_REPO, "text_encoder_2"),
-            _c("vae", "VAE (16 ch)", "AutoencoderKL", VAE_16CH_FLUX, DEV_REPO, "vae"),
-        ),
-        "rectified flow, guidance-distilled", "black-forest-labs/FLUX.1-dev model card (guidance distillation)",
-        50, "black-forest-labs/FLUX.1-dev model card (num_inference_steps=50)",
-        {"CLIP-L": 77, "T5-XXL": 512},
-    ),
-}
+    _flux("flux_schnell", "FLUX.1-schnell", SCHNELL_REPO, FLUX_SCHNELL_TRANSFORMER,
+          "rectified flow, timestep-distilled", f"{SCHNELL_REPO} model card (latent adversarial diffusion distillation)",
+          _SCHNELL.steps, f"{SCHNELL_REPO} model card (num_inference_steps={_SCHNELL.steps})",
+          _SCHNELL.max_sequence_length),
+    _flux("flux_dev", "FLUX.1-dev", DEV_REPO, FLUX_DEV_TRANSFORMER,
+          "rectified flow, guidance-distilled", f"{DEV_REPO} model card (guidance distillation)",
+          50, f"{DEV_REPO} model card (num_inference_steps=50)", 512),
+)}

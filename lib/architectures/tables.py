@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lib.architectures import params, quant_size, specs
+from lib.registry import PRESETS
 
 GB = 1e9
 TABLE_MODELS = ("sd15", "sd21", "sdxl", "sd3", "flux_schnell", "flux_dev")
@@ -33,11 +34,12 @@ def comparison_table():
 
 
 def memory_table():
-    """Weights of the SD3 and FLUX.1-schnell components at 16 bits, Q8_0 and Q4_K_S (GB, computed per tensor)."""
+    """Weights of the components of the models the book runs (SD3 Medium, FLUX.1-schnell) at 16 bits, Q8_0 and
+    Q4_K_S (GB, computed per tensor)."""
     import pandas as pd
 
     rows = []
-    for key in ("sd3", "flux_schnell"):
+    for key in (spec.architecture for spec in PRESETS.values()):
         for comp in specs.MODELS[key].components:
             if comp.cls == "FluxTransformer2DModel":  # the layout the published FLUX GGUF files use
                 shapes = params.flux_schnell_named_shapes("bfl")

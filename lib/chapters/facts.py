@@ -14,6 +14,7 @@ from lib.chapters.theory import SD3_MEDIUM_SHIFT, forward_passes, shifted_sigmas
 from lib.chapters.views import per_step_seconds, stages
 from lib.config import PRESETS
 from lib.hardware import parameters
+from lib.records import Record
 
 MIB = 2**20
 
@@ -33,18 +34,18 @@ def _ratio_words(a: float, b: float, more: str, less: str) -> tuple[str, str]:
     return (f"{a / b:.2g}", more) if a >= b else (f"{b / a:.2g}", less)
 
 
-def _stage_mean(record: dict[str, Any], stage: str, key: str = "seconds") -> float:
-    return _mean([stages(it)[stage][key] for it in record["items"]])
+def _stage_mean(record: Record, stage: str, key: str = "seconds") -> float:
+    return _mean([stages(it)[stage][key] for it in record.items])
 
 
 def provenance_facts(session: ChapterSession, prefix: str) -> dict[str, str]:
     """One caption line per record the chapter shows: {prefix}-prov-<record name>."""
-    return {f"{prefix}-prov-{r['name']}": provenance.caption(r) for r in session.records()}
+    return {f"{prefix}-prov-{r.name}": provenance.caption(r) for r in session.records()}
 
 
 def seed_facts(session: ChapterSession, prefix: str) -> dict[str, str]:
     """The seed(s) of each record the chapter shows, {prefix}-seed-<record name>, so captions name the seed used."""
-    return {f"{prefix}-seed-{r['name']}": ", ".join(str(s) for s in sorted({it["seed"] for it in r["items"]}))
+    return {f"{prefix}-seed-{r.name}": ", ".join(str(s) for s in sorted({it["seed"] for it in r.items}))
             for r in session.records()}
 
 
@@ -65,7 +66,7 @@ def ch4_facts(session: ChapterSession) -> dict[str, str]:
     w_t5, w_drop = _stage_mean(t5, "text_encoding", "weights_bytes"), _stage_mean(drop, "text_encoding", "weights_bytes")
     st, un = item(staged, "staged"), item(staged, "unstaged")
     den_st, den_un = stages(st)["denoising"], stages(un)["denoising"]
-    g = {it["config"]["guidance"]: it for it in guidance["items"]}
+    g = {it["config"]["guidance"]: it for it in guidance.items}
     g_lo, g_hi = min(g), max(g)
     ratio, word = _ratio_words(stages(g[g_hi])["denoising"]["seconds"], stages(g[g_lo])["denoising"]["seconds"],
                                "slower", "faster")
@@ -81,12 +82,12 @@ def ch4_facts(session: ChapterSession) -> dict[str, str]:
         "ch4-clip-l-gb": f"{enc['CLIP-L']:.2f}", "ch4-clip-g-gb": f"{enc['CLIP-G']:.2f}",
         "ch4-t5-gb": f"{enc['T5-XXL']:.2f}",
         "ch4-t5-share": f"{100 * enc['T5-XXL'] / sum(enc.values()):.0f}", "ch4-n-encoders": str(len(enc)),
-        "ch4-n-prompts": str(len(t5["items"])),
+        "ch4-n-prompts": str(len(t5.items)),
         "ch4-shift": f"{SD3_MEDIUM_SHIFT:g}", "ch4-sigma-mid-3": f"{s3[mid]:.2f}", "ch4-sigma-mid-1": f"{s1[mid]:.2f}", "ch4-mid-step": str(mid + 1),
         "ch4-te-t5": _s(te_t5), "ch4-te-drop": _s(te_drop),
         "ch4-te-w-t5": f"{w_t5 / MIB:.2f}", "ch4-te-w-drop": f"{w_drop / MIB:.2f}",
-        "ch4-total-t5": _s(_mean([it["seconds"] for it in t5["items"]])),
-        "ch4-total-drop": _s(_mean([it["seconds"] for it in drop["items"]])),
+        "ch4-total-t5": _s(_mean([it["seconds"] for it in t5.items])),
+        "ch4-total-drop": _s(_mean([it["seconds"] for it in drop.items])),
         "ch4-den-w-staged": f"{den_st['weights_bytes'] / MIB:.2f}",
         "ch4-den-w-unstaged": f"{den_un['weights_bytes'] / MIB:.2f}",
         "ch4-den-peak-staged": f"{den_st['peak_bytes'] / MIB:.0f}",
@@ -94,8 +95,8 @@ def ch4_facts(session: ChapterSession) -> dict[str, str]:
         "ch4-g-lo": f"{g_lo:g}", "ch4-g-hi": f"{g_hi:g}",
         "ch4-g-lo-passes": str(forward_passes("sd3-medium", guidance=g_lo)),
         "ch4-g-ratio": ratio, "ch4-g-word": word,
-        "ch4-step-min": str(min(it["config"]["steps"] for it in steps["items"])),
-        "ch4-step-max": str(max(it["config"]["steps"] for it in steps["items"])),
+        "ch4-step-min": str(min(it["config"]["steps"] for it in steps.items)),
+        "ch4-step-max": str(max(it["config"]["steps"] for it in steps.items)),
         "ch4-per-step-lo": _s(min(per_step)), "ch4-per-step-hi": _s(max(per_step)),
     }
     facts.update(provenance_facts(session, "ch4"))
@@ -111,7 +112,7 @@ def ch5_facts(session: ChapterSession) -> dict[str, str]:
     flux, sd3 = PRESETS["flux-schnell"], PRESETS["sd3-medium"]
     blocks = block_layouts()
     q40, q4k = block_example("Q4_0"), block_example("Q4_K")
-    by_steps = {it["config"]["steps"]: it for it in sweep["items"]}
+    by_steps = {it["config"]["steps"]: it for it in sweep.items}
     lo, hi = min(by_steps), max(by_steps)
     time_ratio = by_steps[hi]["seconds"] / by_steps[lo]["seconds"]
     vs = "below" if time_ratio < hi / lo else "above" if time_ratio > hi / lo else "equal to"
@@ -125,7 +126,7 @@ def ch5_facts(session: ChapterSession) -> dict[str, str]:
         "ch5-bf16-gb": f"{parameters()['flux_schnell_transformer'] * 2 / 1e9:.1f}",
         "ch5-mac-gb": str(REFERENCE_MAC_GB),
         "ch5-vs-mac": "more than" if parameters()["flux_schnell_transformer"] * 2 / 1e9 > REFERENCE_MAC_GB else "less than",
-        "ch5-n-prompts": str(len(prompts["items"])),
+        "ch5-n-prompts": str(len(prompts.items)),
         "ch5-q80-n": str(blocks.loc["Q8_0", "weights per block"]), "ch5-q40-n": str(blocks.loc["Q4_0", "weights per block"]),
         "ch5-q4k-n": str(blocks.loc["Q4_K", "weights per block"]),
         "ch5-q80-bytes": str(blocks.loc["Q8_0", "bytes per block"]),
@@ -140,7 +141,7 @@ def ch5_facts(session: ChapterSession) -> dict[str, str]:
         "ch5-step-lo": str(lo), "ch5-step-hi": str(hi), "ch5-step-ratio": f"{time_ratio:.2g}", "ch5-step-vs": vs,
         "ch5-step-count-ratio": f"{hi / lo:g}",
         "ch5-per-step": _s(_mean(per_step_seconds(sweep))),
-        "ch5-mean-total": _s(_mean([it["seconds"] for it in prompts["items"]])),
+        "ch5-mean-total": _s(_mean([it["seconds"] for it in prompts.items])),
         "ch5-mean-denoise": _s(_stage_mean(prompts, "denoising")),
         "ch5-den-w-staged": f"{stages(st)['denoising']['weights_bytes'] / MIB:.2f}",
         "ch5-den-w-unstaged": f"{stages(un)['denoising']['weights_bytes'] / MIB:.2f}",

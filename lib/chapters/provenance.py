@@ -11,6 +11,8 @@ from __future__ import annotations
 import html
 from typing import Any, Iterable
 
+from lib.records import Record
+
 SOURCE_TEXT = {
     "weights": "the real model weights",
     "random-weights-full-size": "full-size models with random weights (times and memory are real, images are noise)",
@@ -36,21 +38,21 @@ def versions_text(versions: dict[str, Any]) -> str:
     return ", ".join(f"{k} {versions[k]}" for k in keys if versions.get(k))
 
 
-def caption(record: dict[str, Any]) -> str:
-    """One line of provenance for a figure or table caption."""
-    return (f"Record {record['name']}, source: {record['source']} ({SOURCE_TEXT.get(record['source'], '?')}); "
-            f"{device_text(record.get('device', {}))}; {versions_text(record.get('versions', {}))}; "
-            f"{str(record.get('created', ''))[:10]}.")
+def caption(record: Record) -> str:
+    """One line of provenance for a figure or table caption (every machine, when several made the items)."""
+    machines = "; ".join(device_text(d) for d in record.devices) or "no items"
+    return (f"Record {record.name}, source: {record.source} ({SOURCE_TEXT.get(record.source, '?')}); "
+            f"{machines}; {versions_text(record.versions)}; {record.created[:10]}.")
 
 
-def is_miniature(record: dict[str, Any]) -> bool:
+def is_miniature(record: Record) -> bool:
     """True for records whose images are not those of a trained model."""
-    return record["source"] != "weights"
+    return record.source != "weights"
 
 
-def notice_text(records: Iterable[dict[str, Any]]) -> str | None:
+def notice_text(records: Iterable[Record]) -> str | None:
     """The warning for a set of records shown together, or None when all come from the real weights."""
-    sources = sorted({r["source"] for r in records if is_miniature(r)})
+    sources = sorted({r.source for r in records if is_miniature(r)})
     if not sources:
         return None
     what = "; ".join(f"`{s}`: {SOURCE_TEXT.get(s, s)}" for s in sources)
@@ -83,7 +85,7 @@ class Notice:
         return f"{self.title}: {self.text}" if self.text else ""
 
 
-def notice(records: dict[str, Any] | Iterable[dict[str, Any]]) -> Notice:
+def notice(records: Record | Iterable[Record]) -> Notice:
     """The notice to display above what `records` show (empty when all come from the real weights)."""
-    recs = [records] if isinstance(records, dict) else list(records)
+    recs = [records] if isinstance(records, Record) else list(records)
     return Notice(notice_text(recs))

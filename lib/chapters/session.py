@@ -9,27 +9,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from lib.chapters import provenance
 from lib.chapters.switch import (PRECOMPUTED, chapter_spec, live_dir, miniature_requested, resolve_mode, run_live,
                                  stored_root)
 from lib.errors import RecordError
-from lib.records import iter_records
+from lib.records import Record, iter_records, load_record, record_paths
 
 SOURCE_PREFERENCE = ("weights", "random-weights-full-size", "miniature")
 
 
-def all_records(root: Path = PRECOMPUTED) -> list[dict[str, Any]]:
-    """Every record under root (any depth), validated, each with its folder under the key `_folder`."""
-    return list(iter_records(root))
+def all_records(root: Path = PRECOMPUTED, broken: list[str] | None = None) -> list[Record]:
+    """Every record under root (any depth), validated. With a `broken` list, a record that fails validation
+    is left out and its message appended there (the results page lists what it could read and what it could not)."""
+    if broken is None:
+        return list(iter_records(root))
+    out = []
+    for path in record_paths(root):
+        try:
+            out.append(load_record(path))
+        except RecordError as err:
+            broken.append(str(err))
+    return out
 
 
-def pick(records: Iterable[dict[str, Any]], name: str) -> dict[str, Any] | None:
+def pick(records: Iterable[Record], name: str) -> Record | None:
     """The preferred record called `name`: real weights first, then by source order, then the newest."""
-    found = sorted((r for r in records if r["name"] == name), key=lambda r: r.get("created", ""), reverse=True)
-    found.sort(key=lambda r: SOURCE_PREFERENCE.index(r["source"]))  # stable: newest first within a source
+    found = sorted((r for r in records if r.name == name), key=lambda r: r.created, reverse=True)
+    found.sort(key=lambda r: SOURCE_PREFERENCE.index(r.source))  # stable: newest first within a source
     return found[0] if found else None
+
+
+def find_record(root: Path, name: str) -> Record | None:
+    """The preferred record called `name` under root; only records of that name are read and validated,
+    so a broken record that this chapter does not need cannot stop it."""
+    return pick(iter_records(root, name), name)
 
 
 @dataclass
@@ -40,36 +55,29 @@ class ChapterSession:
     mode: str
     miniature: bool
     root: Path
-    _records: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _all: list[dict[str, Any]] | None = None
+    _records: dict[str, Record] = field(default_factory=dict)
 
-    def record(self, name: str) -> dict[str, Any]:
+    def record(self, name: str) -> Record:
         """The record called `name` (RecordError naming the folder and the fix when it is missing)."""
         if name not in self._records:
-            if self._all is None:
-                self._all = all_records(self.root)
-            found = pick(self._all, name)
+            found = find_record(self.root, name)
             if found is None:
                 raise RecordError(f"{self.root}: no record named {name!r}; run `python -m lib precompute"
-                                  f"{' --miniature' if self.miniature else ''}` to write it")
+                                  f"{' --miniature' if self.miniature else ''} --only {name}` to write it")
             self._records[name] = found
         return self._records[name]
 
-    def records(self) -> list[dict[str, Any]]:
+    def records(self) -> list[Record]:
         """Every record the chapter needs."""
         return [self.record(n) for n in chapter_spec(self.chapter)["records"]]
 
     def image(self, name: str, item_id: str):
         """The PIL image of one item of a record."""
-        from PIL import Image
-
-        record = self.record(name)
-        return Image.open(Path(record["_folder"]) / item(record, item_id)["image"]).convert("RGB")
+        return self.record(name).image(item_id)
 
     def file(self, name: str, key: str) -> Path:
         """A file listed under `files` in a record (e.g. the comparison grid)."""
-        record = self.record(name)
-        return Path(record["_folder"]) / record["files"][key]
+        return self.record(name).file(key)
 
     def caption(self, *names: str) -> str:
         """Provenance line(s) for the records a figure shows."""
@@ -82,7 +90,7 @@ class ChapterSession:
     @property
     def sources(self) -> list[str]:
         """The distinct sources of the chapter's records."""
-        return sorted({r["source"] for r in self.records()})
+        return sorted({r.source for r in self.records()})
 
     def describe(self) -> str:
         """One sentence on how this chapter was executed."""
@@ -91,13 +99,9 @@ class ChapterSession:
         return f"This page {how}; record sources: {', '.join(self.sources)}."
 
 
-def item(record: dict[str, Any], item_id: str) -> dict[str, Any]:
+def item(record: Record, item_id: str) -> dict:
     """One item of a record by id; RecordError naming the record when absent."""
-    for it in record["items"]:
-        if it["id"] == item_id:
-            return it
-    raise RecordError(f"{record.get('_folder', record['name'])}: no item {item_id!r}; "
-                      f"items: {', '.join(i['id'] for i in record['items'])}")
+    return record.item(item_id)
 
 
 def open_chapter(chapter: str, mode: str | None = None, root: Path | None = None) -> ChapterSession:

@@ -8,14 +8,17 @@
 - `live`: run the models now, through `lib.pipelines`, into fresh records, then read those.
 
 `DME_MINIATURE=1` makes live runs use the random-weight miniature models (`lib.miniature`), which need
-neither weights nor an accelerator. Both modes hand the chapter the same thing: records (`lib.records`).
+neither weights nor an accelerator (`0` or unset: the real weights; any other value is an error). Both modes
+hand the chapter the same thing: records (`lib.records`). A live run's records go to a temporary folder that
+is removed when the kernel exits, unless `DME_LIVE_DIR` names a folder to keep them in.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -44,8 +47,7 @@ CHAPTERS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
 def requested_mode() -> str:
@@ -57,8 +59,13 @@ def requested_mode() -> str:
 
 
 def miniature_requested() -> bool:
-    """True when DME_MINIATURE asks live runs to use the random-weight miniature models."""
-    return _truthy(os.environ.get(MINIATURE_ENV))
+    """True when DME_MINIATURE asks live runs to use the random-weight miniature models; a value that is
+    neither on (1, true, yes, on) nor off (0, false, no, off, empty) raises ConfigError rather than guessing."""
+    value = os.environ.get(MINIATURE_ENV, "").strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise ConfigError(f"{MINIATURE_ENV}={value!r} is neither on nor off; use {MINIATURE_ENV}=1 for the miniature "
+                          f"models or {MINIATURE_ENV}=0 (or unset it) for the real weights")
+    return value in _TRUE
 
 
 def weights_in_cache(models: tuple[str, ...]) -> bool:
@@ -96,34 +103,27 @@ def resolve_mode(models: tuple[str, ...], mode: str | None = None, miniature: bo
 
 
 def live_dir(chapter: str, miniature: bool) -> Path:
-    """Where a live run writes its records: $DME_LIVE_DIR/<kind>/<chapter>, else a fresh temp folder."""
+    """Where a live run writes its records: $DME_LIVE_DIR/<kind>/<chapter> (kept, a re-run resumes), else a
+    fresh temp folder removed when this process exits (the chapter reads its images until then)."""
     kind = "miniature" if miniature else "weights"
     if os.environ.get(LIVE_DIR_ENV):
         return Path(os.environ[LIVE_DIR_ENV]) / kind / chapter
-    return Path(tempfile.mkdtemp(prefix=f"dme-live-{chapter}-{kind}-"))
+    folder = Path(tempfile.mkdtemp(prefix=f"dme-live-{chapter}-{kind}-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def run_live(names: tuple[str, ...], out: Path, miniature: bool, seed: int = 42) -> None:
     """Generate the named record sets now (as `python -m lib precompute` does), finishing each record."""
-    from lib.pipelines.runs import finish_set, precompute_sets, run_set
+    from lib.pipelines.runs import precompute_sets, run_set
 
-    source = "miniature" if miniature else "weights"
     sets = {s.name: s for s in precompute_sets(miniature, seed)}
     unknown = [n for n in names if n not in sets]
     if unknown:
         raise ConfigError(f"no run set named {', '.join(unknown)}; known: {', '.join(sets)}")
     for name in names:
-        finish_set(run_set(sets[name], out, source), miniature)
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """What a chapter will show: its mode, whether live runs are miniature, and the folder of its records."""
-
-    chapter: str
-    mode: str
-    miniature: bool
-    root: Path
+        # a live folder is scratch space: a record of other settings there is replaced, not refused
+        run_set(sets[name], out, overwrite=True)
 
 
 def chapter_spec(chapter: str) -> dict[str, tuple[str, ...]]:

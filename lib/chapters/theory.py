@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from lib.config import PRESETS
 from lib.hardware import parameters
+from lib.quant_study import STUDY_TYPES
 
 GB = 1e9
-# stabilityai/stable-diffusion-3-medium-diffusers, scheduler/scheduler_config.json (FlowMatchEulerDiscreteScheduler).
-SD3_MEDIUM_SHIFT = 3.0
+_SD3 = PRESETS["sd3-medium"]
+SD3_MEDIUM_SHIFT = _SD3.scheduler_shift  # the registry's, from its scheduler/scheduler_config.json
 
 
 def shifted_sigmas(steps: int, shift: float) -> list[float]:
@@ -23,8 +24,8 @@ def shifted_sigmas(steps: int, shift: float) -> list[float]:
     return [float(s) for s in flow_sigmas(steps, shift)[:-1]]  # the final 0 is where sampling ends, not a step
 
 
-def shift_figure(steps: int = 28, shifts: tuple[float, ...] = (1.0, SD3_MEDIUM_SHIFT)):
-    """Noise level at each step for several shifts (plotly: hover for the values)."""
+def shift_figure(steps: int = _SD3.steps, shifts: tuple[float, ...] = (1.0, SD3_MEDIUM_SHIFT)):
+    """Noise level at each step for several shifts, SD3 Medium's steps by default (plotly: hover for the values)."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -52,16 +53,18 @@ def text_encoders_gb(dtype_bytes: int = 2) -> dict[str, float]:
     return {label: parameters()[key] * dtype_bytes / GB for label, key in names.items()}
 
 
-def block_layouts(types: tuple[str, ...] = ("F16", "Q8_0", "Q6_K", "Q5_K", "Q4_K", "Q4_0")):
-    """Weights per block, bytes per block and bits per weight of GGUF block types (from gguf-py)."""
+def block_layouts(types: tuple[str, ...] = STUDY_TYPES):
+    """Weights per block, bytes per block and bits per weight of GGUF block types (from gguf-py), by default
+    those of chapter 5's quantization study."""
     import pandas as pd
-    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    from lib.gguf.rule import bits_per_weight, block
 
     rows = []
     for t in types:
-        elems, nbytes = GGML_QUANT_SIZES[GGMLQuantizationType[t]]
+        elems, nbytes = block(t)
         rows.append({"type": t, "weights per block": elems, "bytes per block": nbytes,
-                     "bits per weight": 8 * nbytes / elems})
+                     "bits per weight": bits_per_weight(t)})
     return pd.DataFrame(rows).set_index("type")
 
 
@@ -75,7 +78,7 @@ def block_example(qtype: str = "Q4_0", seed: int = 0) -> dict[str, float]:
     q = GGMLQuantizationType[qtype]
     elems = GGML_QUANT_SIZES[q][0]
     w = np.random.default_rng(seed).normal(0, 0.02, size=(1, elems)).astype(np.float32)
-    raw, used = quantize(w, q)
-    back = dequantize(raw, used).reshape(w.shape)
+    raw = quantize(w, q)
+    back = dequantize(raw, q).reshape(w.shape)
     return {"weights": elems, "bytes": int(raw.nbytes), "fp32 bytes": int(w.nbytes),
             "max abs error": float(np.abs(back - w).max()), "rel rms": float(np.linalg.norm(back - w) / np.linalg.norm(w))}

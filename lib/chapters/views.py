@@ -5,10 +5,10 @@ Every image strip says in its title when its record is not from the real weights
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from lib.chapters.provenance import is_miniature
+from lib.records import Record
 
 STAGE_NAMES = {"text_encoding": "text encoding", "denoising": "denoising", "vae_decode": "VAE decode"}
 STAGE_COLORS = {"text_encoding": "#4c78a8", "denoising": "#f58518", "vae_decode": "#54a24b"}
@@ -20,12 +20,12 @@ def stages(it: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["name"]: s for s in it["stages"]}
 
 
-def stage_table(record: dict[str, Any], label_key: str = "id") -> Any:
+def stage_table(record: Record, label_key: str = "id") -> Any:
     """One row per item: seconds per stage, total seconds, peak memory (MiB), weights resident while denoising."""
     import pandas as pd
 
     rows = []
-    for it in record["items"]:
+    for it in record.items:
         st = stages(it)
         row = {label_key: it.get(label_key, it["id"])}
         row.update({f"{STAGE_NAMES[n]} (s)": round(st[n]["seconds"], 3) for n in STAGE_NAMES if n in st})
@@ -35,7 +35,7 @@ def stage_table(record: dict[str, Any], label_key: str = "id") -> Any:
     return pd.DataFrame(rows).set_index(label_key)
 
 
-def stage_profile(records: dict[str, dict[str, Any]], label_key: str = "category") -> Any:
+def stage_profile(records: dict[str, Record], label_key: str = "category") -> Any:
     """Stacked bars of seconds per stage, one bar per item of each record (plotly: hover for the numbers)."""
     import plotly.graph_objects as go
 
@@ -43,7 +43,7 @@ def stage_profile(records: dict[str, dict[str, Any]], label_key: str = "category
     for stage, name in STAGE_NAMES.items():
         x, y = [], []
         for rec_label, record in records.items():
-            for it in record["items"]:
+            for it in record.items:
                 st = stages(it)
                 if stage in st:
                     y.append([rec_label, str(it.get(label_key, it["id"]))])
@@ -51,13 +51,13 @@ def stage_profile(records: dict[str, dict[str, Any]], label_key: str = "category
         fig.add_trace(go.Bar(x=x, y=[list(v) for v in zip(*y)] if y else [], orientation="h", name=name,
                              marker_color=STAGE_COLORS[stage],
                              hovertemplate="%{y}: %{x:.3f} s<extra>" + name + "</extra>"))
-    fig.update_layout(barmode="stack", height=120 + 28 * sum(len(r["items"]) for r in records.values()),
+    fig.update_layout(barmode="stack", height=120 + 28 * sum(len(r.items) for r in records.values()),
                       xaxis_title="seconds", template="plotly_white", margin=dict(l=20, r=20, t=30, b=40),
                       legend=dict(orientation="h", y=1.08), yaxis=dict(autorange="reversed"))
     return fig
 
 
-def memory_bars(record: dict[str, Any]) -> Any:
+def memory_bars(record: Record) -> Any:
     """Peak memory and resident weights per stage for each item (e.g. staged vs unstaged), in MiB."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -65,7 +65,7 @@ def memory_bars(record: dict[str, Any]) -> Any:
     fig = make_subplots(rows=1, cols=2, subplot_titles=("peak memory during the stage (MiB)",
                                                          "weights resident in the stage (MiB)"))
     colors = ["#4c78a8", "#e45756", "#72b7b2", "#b279a2"]
-    for i, it in enumerate(record["items"]):
+    for i, it in enumerate(record.items):
         st = stages(it)
         names = [STAGE_NAMES[n] for n in STAGE_NAMES if n in st]
         for col, key in ((1, "peak_bytes"), (2, "weights_bytes")):
@@ -76,7 +76,7 @@ def memory_bars(record: dict[str, Any]) -> Any:
     return fig
 
 
-def image_strip(images: list, titles: list[str], record: dict[str, Any], suptitle: str = "") -> Any:
+def image_strip(images: list, titles: list[str], record: Record, suptitle: str = "") -> Any:
     """A row of images with titles (matplotlib); the title says 'random-weight miniature' when it applies."""
     import matplotlib.pyplot as plt
 
@@ -86,27 +86,26 @@ def image_strip(images: list, titles: list[str], record: dict[str, Any], suptitl
         ax.imshow(image, interpolation="nearest")
         ax.set_title(title, fontsize=8)
         ax.axis("off")
-    tag = "random-weight miniature models: not real output" if is_miniature(record) else record["source"]
+    tag = "random-weight miniature models: not real output" if is_miniature(record) else record.source
     fig.suptitle(f"{suptitle} [{tag}]" if suptitle else f"[{tag}]", fontsize=9,
                  color="#b00020" if is_miniature(record) else "black")
     fig.tight_layout()
     return fig
 
 
-def record_strip(record: dict[str, Any], title_of, suptitle: str = "") -> Any:
+def record_strip(record: Record, title_of, suptitle: str = "") -> Any:
     """image_strip over every item of a record; `title_of(item)` makes each title."""
     from PIL import Image
 
-    folder = Path(record["_folder"])
-    images = [Image.open(folder / it["image"]).convert("RGB") for it in record["items"]]
-    return image_strip(images, [title_of(it) for it in record["items"]], record, suptitle)
+    images = [record.image(it["id"]) for it in record.items]
+    return image_strip(images, [title_of(it) for it in record.items], record, suptitle)
 
 
-def seconds_by(record: dict[str, Any], key: str) -> Any:
+def seconds_by(record: Record, key: str) -> Any:
     """Total seconds and denoising seconds against a config field (steps, guidance), as a plotly line chart."""
     import plotly.graph_objects as go
 
-    items = sorted(record["items"], key=lambda it: it["config"][key])
+    items = sorted(record.items, key=lambda it: it["config"][key])
     x = [it["config"][key] for it in items]
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=x, y=[it["seconds"] for it in items], mode="lines+markers", name="total"))
@@ -117,6 +116,6 @@ def seconds_by(record: dict[str, Any], key: str) -> Any:
     return fig
 
 
-def per_step_seconds(record: dict[str, Any]) -> list[float]:
+def per_step_seconds(record: Record) -> list[float]:
     """Denoising seconds divided by steps, per item: the cost of one step."""
-    return [stages(it)["denoising"]["seconds"] / it["config"]["steps"] for it in record["items"]]
+    return [stages(it)["denoising"]["seconds"] / it["config"]["steps"] for it in record.items]

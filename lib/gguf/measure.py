@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from lib.gguf.writer import dequantized_state, read_gguf_types
+from lib.gguf.writer import dequantized_state
 
 
-def weight_error(path: Path, reference: dict[str, np.ndarray]) -> float:
-    """Relative RMS error, over every block-quantized tensor of path, of its decoded weights vs reference
-    (a BFL-keyed float32 state, e.g. `dequantized_state` of the F32 file)."""
-    types = read_gguf_types(path)
-    decoded = dequantized_state(path)
-    num = den = 0.0
-    for name, kind in types.items():
-        if kind in ("F32",):
-            continue
-        ref = reference[name].astype(np.float64)
-        num += float(((decoded[name] - ref) ** 2).sum())
-        den += float((ref**2).sum())
-    return float(np.sqrt(num / den)) if den else 0.0
-
-
-def type_counts(path: Path) -> dict[str, int]:
-    """How many tensors of each GGUF type a file holds (shows the F32 keep-list and K-quant fallbacks)."""
-    counts: dict[str, int] = {}
-    for kind in read_gguf_types(path).values():
-        counts[kind] = counts.get(kind, 0) + 1
-    return counts
+def weight_error(path: Path, reference: Path | Mapping[str, np.ndarray]) -> float:
+    """Relative RMS error ||W_q - W|| / ||W|| over every tensor of the file (the whole model), W the reference:
+    an F32 GGUF file with the same BFL names, or its `dequantized_state` (decode it once for many files)."""
+    ref = dequantized_state(Path(reference)) if isinstance(reference, (str, Path)) else reference
+    decoded = dequantized_state(Path(path))
+    if set(ref) != set(decoded):
+        raise ValueError(f"{path} and the reference hold different tensors")
+    err = sum(float(np.sum((decoded[k].astype(np.float64) - ref[k]) ** 2)) for k in ref)
+    norm = sum(float(np.sum(np.asarray(ref[k], dtype=np.float64) ** 2)) for k in ref)
+    return (err / norm) ** 0.5 if norm else 0.0

@@ -1,32 +1,27 @@
-"""Quantize one tensor to a GGUF type: gguf-py for the block types it can encode, our K-quant encoders
-for the rest, and llama.cpp's fallback when a tensor's rows do not fit the type's blocks."""
+"""Quantize one tensor to a GGUF block type: gguf-py for the block types it can encode, our K-quant
+encoders (`lib.gguf.kquants`) for the rest.
+
+Which type a tensor gets, including the F16 fallback for rows that do not fill whole blocks, is decided
+by `lib.gguf.rule` alone; this module encodes exactly the type it is given and refuses rows that don't fit.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+from gguf import GGMLQuantizationType
 from gguf import quants as gguf_quants
 
 from lib.errors import ConfigError
 from lib.gguf import kquants
+from lib.gguf.rule import QuantTypeError, bits_per_weight, block
 
 QTYPES: tuple[str, ...] = ("F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K", "Q5_1", "Q5_0", "Q4_K", "Q4_1", "Q4_0")
-BITS_PER_WEIGHT: dict[str, float] = {
-    name: 8 * GGML_QUANT_SIZES[GGMLQuantizationType[name]][1] / GGML_QUANT_SIZES[GGMLQuantizationType[name]][0]
-    for name in QTYPES
-}
+BITS_PER_WEIGHT: dict[str, float] = {name: bits_per_weight(name) for name in QTYPES}
 
 _OWN_ENCODERS = {
     GGMLQuantizationType.Q4_K: kquants.quantize_q4_k,
     GGMLQuantizationType.Q5_K: kquants.quantize_q5_k,
     GGMLQuantizationType.Q6_K: kquants.quantize_q6_k,
-}
-# llama.cpp's `llama_tensor_get_type`: a K-quant tensor whose row width is not a multiple of 256 falls
-# back to the legacy type of about the same size; if that does not fit either, to F16.
-_K_FALLBACK = {
-    GGMLQuantizationType.Q4_K: GGMLQuantizationType.Q5_0,
-    GGMLQuantizationType.Q5_K: GGMLQuantizationType.Q5_1,
-    GGMLQuantizationType.Q6_K: GGMLQuantizationType.Q8_0,
 }
 
 
@@ -37,24 +32,17 @@ def qtype_from_name(name: str) -> GGMLQuantizationType:
     return GGMLQuantizationType[name]
 
 
-def fitting_type(qtype: GGMLQuantizationType, row_width: int) -> GGMLQuantizationType:
-    """The type a tensor with rows of row_width values really gets under qtype (llama.cpp's fallback)."""
-    block = GGML_QUANT_SIZES[qtype][0]
-    if row_width % block == 0:
-        return qtype
-    qtype = _K_FALLBACK.get(qtype, GGMLQuantizationType.F16)
-    if row_width % GGML_QUANT_SIZES[qtype][0] != 0:
-        return GGMLQuantizationType.F16
-    return qtype
-
-
-def quantize(data: np.ndarray, qtype: GGMLQuantizationType) -> tuple[np.ndarray, GGMLQuantizationType]:
-    """Encode a float array to qtype (after fallback); returns the raw GGUF data and the type used."""
+def quantize(data: np.ndarray, qtype: GGMLQuantizationType) -> np.ndarray:
+    """Encode a float array to exactly qtype; returns the raw GGUF data (rows must fill whole blocks)."""
     data = np.ascontiguousarray(data, dtype=np.float32)
-    qtype = fitting_type(qtype, data.shape[-1])
+    elems = block(qtype.name)[0]
+    if data.shape[-1] % elems:
+        raise QuantTypeError(
+            f"rows of {data.shape[-1]} values do not fill whole {qtype.name} blocks of {elems}; pick the type with "
+            "lib.gguf.rule.tensor_type, which falls back to F16 as published files do")
     if qtype in _OWN_ENCODERS:
-        return _OWN_ENCODERS[qtype](data), qtype
-    return gguf_quants.quantize(data, qtype), qtype
+        return _OWN_ENCODERS[qtype](data)
+    return gguf_quants.quantize(data, qtype)
 
 
 def dequantize(raw: np.ndarray, qtype: GGMLQuantizationType) -> np.ndarray:

@@ -11,7 +11,8 @@ multiple of the type's block. Name-based bumps of llama.cpp's K-quant mixes (`at
 are not modelled: no tensor name of the BFL FLUX layout matches them.
 
 One rule serves both the file writer (`lib.gguf.writer`) and the size calculator
-(`lib.architectures.quant_size`), so a predicted size and a written file agree to the byte.
+(`lib.architectures.quant_size`), so a predicted size and a written file agree to the byte; it is the
+library's only fallback rule (`lib.gguf.quants.quantize` encodes exactly the type it is given).
 """
 
 from __future__ import annotations
@@ -20,16 +21,10 @@ import math
 
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
+from lib.registry import GGUF_FILE_TYPES
+
 QUANTIZATION_THRESHOLD = 1024  # convert.py: tensors this small stay F32
 
-# File type (llama.cpp ftype name) -> the block type its plain 2-D weights get.
-FILE_TYPES = {
-    "F32": "F32", "F16": "F16", "BF16": "BF16",
-    "Q8_0": "Q8_0", "Q6_K": "Q6_K", "Q5_K_S": "Q5_K", "Q5_1": "Q5_1", "Q5_0": "Q5_0",
-    "Q4_K_S": "Q4_K", "Q4_1": "Q4_1", "Q4_0": "Q4_0", "Q3_K_S": "Q3_K", "Q2_K": "Q2_K",
-    # block-type names name the plain mix too (what lib.gguf.write_flux_gguf takes)
-    "Q5_K": "Q5_K", "Q4_K": "Q4_K",
-}
 _KEEP_F32 = ("img_in.", "time_in.in_layer.", "vector_in.in_layer.", "guidance_in.in_layer.", "final_layer.linear.")
 _KEEP_F16 = ("txt_in.", "time_in.", "vector_in.", "guidance_in.", "final_layer.", "time_embedding.", "add_embedding.")
 
@@ -58,10 +53,10 @@ def base_type(name: str, shape: tuple[int, ...], source_dtype: str = "BF16") -> 
 
 def tensor_type(name: str, shape: tuple[int, ...], file_type: str, source_dtype: str = "BF16") -> str:
     """GGML type of one tensor in a file of `file_type`, following convert.py + the patched llama-quantize."""
-    if file_type not in FILE_TYPES:
-        raise QuantTypeError(f"file type {file_type!r} is not modelled; use one of {list(FILE_TYPES)}")
+    if file_type not in GGUF_FILE_TYPES:  # the file-type -> block-type map lives in lib.registry
+        raise QuantTypeError(f"file type {file_type!r} is not modelled; use one of {list(GGUF_FILE_TYPES)}")
     base = base_type(name, shape, source_dtype)
-    target = FILE_TYPES[file_type]
+    target = GGUF_FILE_TYPES[file_type]
     if target in ("F32", "F16", "BF16"):
         return "F32" if base == "F32" else target
     if not name.endswith("weight") or len(shape) < 2:

@@ -13,15 +13,14 @@ import torch
 from lib.gguf import rule
 from lib.gguf.keymap import diffusers_to_bfl
 from lib.gguf.quants import qtype_from_name, quantize
+from lib.registry import file_type_of_block
 
-_FILE_TYPE = {
-    "F32": gguf.LlamaFileType.ALL_F32, "F16": gguf.LlamaFileType.MOSTLY_F16,
-    "BF16": gguf.LlamaFileType.MOSTLY_BF16, "Q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
-    "Q6_K": gguf.LlamaFileType.MOSTLY_Q6_K, "Q5_K": gguf.LlamaFileType.MOSTLY_Q5_K_S,
-    "Q5_1": gguf.LlamaFileType.MOSTLY_Q5_1, "Q5_0": gguf.LlamaFileType.MOSTLY_Q5_0,
-    "Q4_K": gguf.LlamaFileType.MOSTLY_Q4_K_S, "Q4_1": gguf.LlamaFileType.MOSTLY_Q4_1,
-    "Q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
-}
+
+def llama_file_type(qtype: str) -> gguf.LlamaFileType:
+    """The `general.file_type` a file of mostly `qtype` blocks declares: its llama.cpp file type (Q4_K -> Q4_K_S)
+    from the registry, looked up by name in gguf-py's enum (ALL_F32, else MOSTLY_<file type>)."""
+    file_type = file_type_of_block(qtype)
+    return gguf.LlamaFileType.ALL_F32 if file_type == "F32" else gguf.LlamaFileType[f"MOSTLY_{file_type}"]
 
 
 def tensor_type(name: str, shape: tuple[int, ...], qtype: str) -> gguf.GGMLQuantizationType:
@@ -39,11 +38,11 @@ def write_flux_gguf(transformer: torch.nn.Module, out_path: Path, qtype: str) ->
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
     writer = gguf.GGUFWriter(path=None, arch="flux")
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
-    writer.add_file_type(_FILE_TYPE[target.name])
+    writer.add_file_type(llama_file_type(target.name))
     for name in sorted(tensors):
         data = tensors[name].numpy()
-        raw, used = quantize(data, tensor_type(name, data.shape, qtype))
-        writer.add_tensor(name, raw, raw_dtype=used)
+        gtype = tensor_type(name, data.shape, qtype)
+        writer.add_tensor(name, quantize(data, gtype), raw_dtype=gtype)
     try:
         writer.write_header_to_file(path=tmp)
         writer.write_kv_data_to_file()

@@ -13,22 +13,29 @@ from pathlib import Path
 
 import torch
 
+from lib.architectures import specs
 from lib.miniature.tokenizers import clip_vocab_size, write_clip_tokenizer, write_t5_tokenizer
+from lib.registry import PRESETS
 
 SEED = 0
+_SD3, _SCHNELL = PRESETS["sd3-medium"], PRESETS["flux-schnell"]
 CLIP_L = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4, projection_dim=32)
 CLIP_G = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, projection_dim=64)
 T5 = dict(d_model=128, d_kv=32, d_ff=256, num_layers=2, num_heads=4)
-# FLUX.1-schnell: 19 double + 38 single blocks, 24 heads x 128 = 3072, RoPE axes (16, 56, 56) summing to
-# the head dim. Here 1 + 1 blocks of 2 heads x 128 = 256 (each dequantized at every step: keep it small).
-FLUX_TRANSFORMER = dict(patch_size=1, in_channels=64, num_layers=1, num_single_layers=1, attention_head_dim=128,
-                        num_attention_heads=2, joint_attention_dim=T5["d_model"],
-                        pooled_projection_dim=CLIP_L["hidden_size"], guidance_embeds=False,
-                        axes_dims_rope=(16, 56, 56))
-# SD3 Medium: 24 MMDiT blocks of 24 heads x 64, patch 2, 16 latent channels; here 2 blocks of 4 x 8.
-SD3_TRANSFORMER = dict(sample_size=8, patch_size=2, in_channels=16, out_channels=16, num_layers=2,
-                       attention_head_dim=8, num_attention_heads=4, caption_projection_dim=32,
-                       joint_attention_dim=T5["d_model"],
+# FLUX.1-schnell (specs.FLUX_SCHNELL_TRANSFORMER) has 19 double + 38 single blocks of 24 heads; here 1 + 1
+# blocks of 2 heads (each dequantized at every step: keep it small). Patch size, channels, head dim (128, so the
+# inner dim 256 holds K-quant blocks), RoPE axes (summing to the head dim) and the absent guidance embedder
+# are the real model's.
+_REAL_FLUX = {k: specs.FLUX_SCHNELL_TRANSFORMER[k] for k in ("patch_size", "in_channels", "attention_head_dim",
+                                                              "guidance_embeds")}
+_REAL_FLUX["axes_dims_rope"] = tuple(specs.FLUX_SCHNELL_TRANSFORMER["axes_dims_rope"])
+FLUX_TRANSFORMER = dict(**_REAL_FLUX, num_layers=1, num_single_layers=1, num_attention_heads=2,
+                        joint_attention_dim=T5["d_model"], pooled_projection_dim=CLIP_L["hidden_size"])
+# SD3 Medium (specs.SD3_TRANSFORMER) has 24 MMDiT blocks of 24 heads x 64; here 2 blocks of 4 x 8, with the
+# real patch size and latent channels.
+_REAL_SD3 = {k: specs.SD3_TRANSFORMER[k] for k in ("patch_size", "in_channels", "out_channels")}
+SD3_TRANSFORMER = dict(**_REAL_SD3, sample_size=8, num_layers=2, attention_head_dim=8, num_attention_heads=4,
+                       caption_projection_dim=32, joint_attention_dim=T5["d_model"],
                        pooled_projection_dim=CLIP_L["projection_dim"] + CLIP_G["projection_dim"],
                        pos_embed_max_size=32)
 # Four VAE levels give the real models' 8x downsampling (64x64 pixels -> 8x8 latents).
@@ -36,14 +43,17 @@ VAE = dict(in_channels=3, out_channels=3, block_out_channels=(8, 8, 8, 8), layer
            latent_channels=16, norm_num_groups=4, sample_size=64, use_quant_conv=False,
            use_post_quant_conv=False,
            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4)
-# Latent normalisation constants of the real 16-channel VAEs (their vae/config.json).
-SD3_VAE_NORM = dict(scaling_factor=1.5305, shift_factor=0.0609)
-FLUX_VAE_NORM = dict(scaling_factor=0.3611, shift_factor=0.1159)
-# Scheduler configs as published: SD3 Medium shifts its flow-matching timesteps by 3.0; FLUX.1-schnell
-# (timestep-distilled) uses no shift (BFL's reference code: shift only for flux-dev).
-SD3_SCHEDULER = dict(num_train_timesteps=1000, shift=3.0)
-FLUX_SCHEDULER = dict(num_train_timesteps=1000, shift=1.0, use_dynamic_shifting=False, base_shift=0.5,
-                      max_shift=1.15, base_image_seq_len=256, max_image_seq_len=4096)
+# Latent normalisation constants of the real 16-channel VAEs (their vae/config.json, in lib.architectures.specs).
+_NORM = ("scaling_factor", "shift_factor")
+SD3_VAE_NORM = {k: specs.VAE_16CH_SD3[k] for k in _NORM}
+FLUX_VAE_NORM = {k: specs.VAE_16CH_FLUX[k] for k in _NORM}
+# Scheduler configs as published, shifts from the registry: SD3 Medium shifts its flow-matching timesteps;
+# FLUX.1-schnell (timestep-distilled) does not; its published values for the unused dynamic shift equal
+# diffusers' defaults.
+SD3_SCHEDULER = dict(num_train_timesteps=1000, shift=_SD3.scheduler_shift)
+FLUX_SCHEDULER = dict(num_train_timesteps=1000, shift=_SCHNELL.scheduler_shift,
+                      use_dynamic_shifting=_SCHNELL.dynamic_shifting, base_shift=0.5, max_shift=1.15,
+                      base_image_seq_len=256, max_image_seq_len=4096)
 
 
 def _clip(cfg: dict, with_projection: bool, tokenizer_dir: Path):

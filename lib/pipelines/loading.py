@@ -111,10 +111,13 @@ def _gguf_transformer(config: DiffusionConfig, weights: WeightPaths, dtype: torc
                            f"download it again: {download_command(config.spec, config.quantization)}") from err
 
 
-def load_pipeline(config: DiffusionConfig, paths: object | None = None, device: str | None = None) -> LoadedPipeline:
-    """Resolve weights, pick device and dtype, and load the model's pipeline for `config`."""
+def load_pipeline(config: DiffusionConfig, paths: object | None = None,
+                  device: str | torch.device | None = None) -> LoadedPipeline:
+    """Resolve weights, pick device and dtype, and load the model's pipeline for `config`.
+
+    `device` is a name for `pick_device` (None: the best available) or an already resolved torch.device."""
     weights = resolve_weights(config, paths)
-    dev = pick_device(device)
+    dev = device if isinstance(device, torch.device) else pick_device(device)
     dtype = pick_dtype(dev, config.spec.family, config.dtype)
     if config.offload != "none" and not offload_allowed(dev):
         raise DeviceError(f"offload {config.offload!r} needs an accelerator (CUDA or MPS) and this run is on "

@@ -107,8 +107,10 @@ def _nan_message(loaded: LoadedPipeline, what: str) -> str:
 
 
 def generate_many(loaded: LoadedPipeline, configs: list[DiffusionConfig],
-                  on_result: Callable[[GenerationResult], None] | None = None) -> list[GenerationResult]:
-    """Generate one image per config: all prompts encoded first, encoders freed (if staged), then denoise+decode."""
+                  on_result: Callable[[int, GenerationResult], None] | None = None) -> list[GenerationResult]:
+    """Generate one image per config: all prompts encoded first, encoders freed (if staged), then denoise+decode.
+
+    Results come in the order of `configs`; `on_result(index, result)` sees each as soon as it exists."""
     if not configs:
         return []
     for c in configs:
@@ -126,7 +128,7 @@ def generate_many(loaded: LoadedPipeline, configs: list[DiffusionConfig],
     if configs[0].staged:
         loaded.free_text_encoders()
     results = []
-    for c, e, recs in zip(configs, embeds, stages):
+    for index, (c, e, recs) in enumerate(zip(configs, embeds, stages)):
         latents, rec = _measure(loaded, "denoising", lambda: _denoise(loaded, c, e))
         recs.append(rec)
         image, rec = _measure(loaded, "vae_decode", lambda: _decode(loaded, c, latents))
@@ -134,7 +136,7 @@ def generate_many(loaded: LoadedPipeline, configs: list[DiffusionConfig],
         results.append(GenerationResult(image, c, recs, loaded.source, loaded.device.type,
                                         str(loaded.dtype).replace("torch.", "")))
         if on_result is not None:
-            on_result(results[-1])  # e.g. store it now, so an interrupted run resumes after it
+            on_result(index, results[-1])  # e.g. store it now, so an interrupted run resumes after it
     return results
 
 
