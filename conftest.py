@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).parent
@@ -23,6 +24,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["DME_BOOK_BUILD"] = "1"  # chapters render plotly as HTML, as in the book build
 os.environ.setdefault("DME_MODE", "stored")  # chapters 4-6 read precomputed/ records
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Prompt embeddings cached by the tests go to a folder of this run, never to the user's ~/.cache.
+os.environ.setdefault("DME_EMBEDDING_CACHE", tempfile.mkdtemp(prefix="dme-test-embeddings-"))
 
 # The network guard, for children (first on PYTHONPATH: `site` imports it at start-up) and for this process.
 _path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(OFFLINE_DIR)]

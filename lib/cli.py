@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -61,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     _model_options(g)
     _common(g)
     g.add_argument("--output", type=Path, default=Path("image.png"), help="PNG file to write (default: %(default)s)")
+    g.add_argument("--no-embedding-cache", action="store_true",
+                   help="always run the text encoders (default: reuse prompt embeddings cached on disk; see "
+                        "`python -m lib cache`)")
     c = verbs.add_parser("compare", help="both models over the prompt bank, side-by-side PNGs and a grid")
     _common(c)
     c.add_argument("--seed", type=int, default=42, help="0 <= seed < 2**64 (default: %(default)s)")
@@ -77,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "--miniature, else precomputed/weights/<this machine>)")
     pc.add_argument("--only", nargs="+", metavar="NAME", help="only these records (default: all)")
     _set_options(pc)
+    k = verbs.add_parser("cache", help="where the prompt-embedding cache is, how big, and how to clear it",
+                         description="Staged runs keep each prompt's text embeddings on disk, so running the same "
+                         "prompt again loads no text encoder (T5-XXL alone is ~9.5 GB). The cache lives in "
+                         "$DME_EMBEDDING_CACHE, else ~/.cache/dme/embeddings; DME_EMBEDDING_CACHE=off disables it.")
+    k.add_argument("--clear", action="store_true", help="delete every cached embedding")
     return parser
 
 
@@ -144,20 +154,24 @@ def cmd_generate(a: argparse.Namespace) -> None:
     _weights_options(a, config)
     check_output_file(a.output)
     from lib.device import pick_device
-    from lib.pipelines import generate, load_pipeline
+    from lib.pipelines import generate_many, load_pipeline
     from lib.records import atomic_write
     from lib.weights import from_local
 
     device = pick_device(a.device)
     paths = from_local(config, a.snapshot, a.gguf) if a.snapshot else None
     with _progress(1, config.model) as bar:
-        result = generate(load_pipeline(config, paths, device), config)
+        result = generate_many(load_pipeline(config, paths, device), [config],
+                               use_cache=not a.no_embedding_cache)[0]
         bar.update()
+    stop_if_interrupted()
     atomic_write(a.output, lambda p: result.image.save(p, format="PNG"))
     tag = " (miniature model: random weights)" if result.source == "miniature" else ""
     print(f"wrote {a.output}{tag}")
-    for s in result.stages:
-        print(f"  {s.name:<14} {s.seconds:8.3f} s  peak {s.peak_bytes / 2**20:9.1f} MiB")
+    for s in result.loads + result.stages:
+        note = " (embeddings from the cache)" if s.cached else ""
+        print(f"  {s.name:<18} {s.seconds:8.3f} s  peak {s.peak_bytes / 2**20:9.1f} MiB  "
+              f"weights {s.weights_bytes / 2**20:9.1f} MiB{note}")
 
 
 def _run_sets(sets, out: Path, a: argparse.Namespace, device):
@@ -214,6 +228,20 @@ def cmd_precompute(a: argparse.Namespace) -> None:
     print(f"wrote {len(records)} records to {out}")
 
 
+def cmd_cache(a: argparse.Namespace) -> None:
+    from lib.pipelines import embeddings
+
+    folder, files, size = embeddings.usage()
+    if folder is None:
+        print(f"the embedding cache is off ({embeddings.CACHE_ENV}=off)")
+        return
+    if a.clear:
+        print(f"removed {embeddings.clear()} cached embeddings ({size / 2**20:.1f} MiB) from {folder}")
+    else:
+        print(f"{folder}: {files} cached prompt embeddings, {size / 2**20:.1f} MiB; clear with "
+              "`python -m lib cache --clear`")
+
+
 def single_thread_for_miniatures() -> None:
     """Miniature matrices are too small to gain from intra-op threads, and on shared cores the extra
     threads spin and wait: measured here, 1 thread ran a 64x64 FLUX image ~10x faster than 2 under load."""
@@ -222,29 +250,64 @@ def single_thread_for_miniatures() -> None:
     torch.set_num_threads(1)
 
 
-COMMANDS = {"generate": cmd_generate, "compare": cmd_compare, "benchmark": cmd_benchmark, "precompute": cmd_precompute}
+COMMANDS = {"generate": cmd_generate, "compare": cmd_compare, "benchmark": cmd_benchmark, "precompute": cmd_precompute,
+            "cache": cmd_cache}
+
+
+_INTERRUPTED = False
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    """Remember a Ctrl-C before raising it: libraries that import lazily (diffusers, transformers) wrap a
+    KeyboardInterrupt raised during an import into RuntimeError, which would otherwise read as a failure."""
+    global _INTERRUPTED
+    _INTERRUPTED = True
+    raise KeyboardInterrupt
+
+
+def stop_if_interrupted() -> None:
+    """Raise KeyboardInterrupt if a Ctrl-C was swallowed by a library since the command started."""
+    if _INTERRUPTED:
+        raise KeyboardInterrupt
+
+
+def _interrupted(verb: str | None) -> int:
+    if verb in ("compare", "benchmark", "precompute"):
+        print("interrupted; the images stored so far are kept: re-run the same command to resume", file=sys.stderr)
+    else:
+        print("interrupted; nothing was written", file=sys.stderr)
+    return 130
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one verb; return the exit code."""
+    previous = signal.getsignal(signal.SIGINT)
+    ours = threading.current_thread() is threading.main_thread() and previous is signal.default_int_handler
+    if ours:
+        signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        return _run(argv)
+    finally:
+        if ours:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _run(argv: list[str] | None) -> int:
     verb = None
     try:
         args = build_parser().parse_args(argv)  # argparse itself exits 2 on malformed options
         verb = args.verb
-        if args.miniature:
+        if getattr(args, "miniature", False):
             single_thread_for_miniatures()
         COMMANDS[args.verb](args)
     except DMEError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        if verb in ("compare", "benchmark", "precompute"):
-            print("interrupted; the images stored so far are kept: re-run the same command to resume",
-                  file=sys.stderr)
-        else:
-            print("interrupted; nothing was written", file=sys.stderr)
-        return 130
+        return _interrupted(verb)
     except Exception as err:  # a bug or a failure of the machine, not of the input
+        if _INTERRUPTED:
+            return _interrupted(verb)
         if os.environ.get("DME_DEBUG"):
             traceback.print_exc()
         print(f"failed: {type(err).__name__}: {err} (set DME_DEBUG=1 for the traceback)", file=sys.stderr)

@@ -5,7 +5,8 @@ these specs, `lib.weights` builds download commands from their repo ids and GGUF
 `lib.architectures.specs` takes their repo ids and defaults for chapter 2's table, `lib.miniature.build`
 their scheduler shifts, `lib.gguf.rule` and `lib.gguf.writer` the GGUF file-type map, `lib.hardware` and
 `lib.quant_study` the published GGUF files. A spec's `architecture` is its key into
-`lib.architectures.specs.MODELS`, where the component configurations live.
+`lib.architectures.specs.MODELS`, where the component configurations live. Download sizes (`downloads`, the
+GGUF files' `gb`) are what `lib.weights` tells a reader before a download and `lib.plan` before a load.
 """
 
 from __future__ import annotations
@@ -52,6 +53,15 @@ class GGUFFile:
         return block_type(self.file_type)
 
 
+@dataclass(frozen=True)
+class ComponentDownload:
+    """One folder of a model's diffusers repo as `hf download` fetches it: its size and where the figure comes from."""
+
+    subfolder: str
+    bytes: int  # 1 GB = 1e9 bytes
+    source: str
+
+
 def _published(stem: str, sizes: dict[str, float | None]) -> tuple[GGUFFile, ...]:
     """Files named `<stem>-<file type>.gguf`, as city96 names them."""
     return tuple(GGUFFile(t, f"{stem}-{t}.gguf", gb) for t, gb in sizes.items())
@@ -82,6 +92,9 @@ class ModelSpec:
     gguf_files: tuple[GGUFFile, ...] = ()  # every GGUF file published in gguf_repo
     runnable_gguf: tuple[str, ...] = ()  # the file types a config may ask for (each with a miniature file)
     default_quantization: str = "none"
+    # Published sizes of the repo's component folders (lib.weights states the download size from them); a folder
+    # missing here is estimated from its parameter count (lib.architectures) x 2 bytes, and said to be "about".
+    downloads: tuple[ComponentDownload, ...] = ()
 
     @property
     def published_gguf(self) -> dict[str, GGUFFile]:
@@ -140,6 +153,14 @@ PRESETS: dict[str, ModelSpec] = {spec.name: spec for spec in (
         }),
         runnable_gguf=("Q8_0", "Q6_K", "Q5_K_S", "Q4_K_S", "Q4_0", "F16"),
         default_quantization="Q4_K_S",
+        # bf16 files in the repo's listing (2026-11); the configs, tokenizers and scheduler add a few MB.
+        downloads=(
+            ComponentDownload("text_encoder_2", 4_994_582_224 + 4_530_066_360,
+                              "T5-XXL: the two bf16 shards of text_encoder_2 in the repo's file listing"),
+            ComponentDownload("transformer", 23_800_000_000, "bf16 transformer shards, 23.8 GB in the repo's listing"),
+            ComponentDownload("text_encoder", 250_000_000, "CLIP-L, bf16, 0.25 GB in the repo's listing"),
+            ComponentDownload("vae", 170_000_000, "16-channel VAE, bf16, 0.17 GB in the repo's listing"),
+        ),
     ),
 )}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from lib.config import DiffusionConfig, ModelSpec
 from lib.errors import WeightsError
@@ -22,7 +23,7 @@ class WeightPaths:
 
     snapshot: Path
     gguf: Path | None
-    source: str  # "weights" or "miniature"
+    source: str  # "weights", "miniature", or "random-weights-full-size" (lib.rehearsal's snapshots)
 
 
 def snapshot_folders(spec: ModelSpec, drop_t5: bool = False) -> tuple[str, ...]:
@@ -42,26 +43,88 @@ def _cache_dir() -> str | None:
     return None
 
 
+# What `hf download` fetches of a FLUX repo: configs, tokenizers, scheduler, text encoders and VAE; the transformer
+# folder only when no GGUF file replaces it. Never the whole repo: it also holds the single-file checkpoints
+# (flux1-schnell.safetensors, as big as the transformer folder, and ae.safetensors) that diffusers does not read.
+_FLUX_FILES = ("model_index.json", "scheduler/*", "text_encoder/*", "text_encoder_2/*", "tokenizer/*", "tokenizer_2/*",
+               "vae/*")
+
+
 def download_command(spec: ModelSpec, quantization: str = "none") -> str:
-    """The exact shell command(s) that put this model's files into the cache."""
-    lines = []
-    if spec.gated:
-        lines.append(f"accept the licence at https://huggingface.co/{spec.repo_id} (logged in), then: hf auth login")
-    if spec.family == "flux" and quantization != "none":
-        # Only configs, text encoders and VAE from the BFL repo: its bf16 transformer (as big as the F16 file) is not needed.
-        keep = ["model_index.json", "scheduler/*", "text_encoder/*", "text_encoder_2/*", "tokenizer/*",
-                "tokenizer_2/*", "vae/*", "transformer/config.json"]
-        lines.append(f"hf download {spec.repo_id} " + " ".join(f"--include '{k}'" for k in keep))
-        lines.append(f"hf download {spec.gguf_repo} {spec.quantizations[quantization]}")
+    """The exact steps that put this model's files into the cache: licence and login where the repo is gated,
+    then the `hf download` command(s)."""
+    if spec.family == "flux":
+        keep = _FLUX_FILES + (("transformer/config.json",) if quantization != "none" else ("transformer/*",))
+        commands = [f"hf download {spec.repo_id} " + " ".join(f"--include '{k}'" for k in keep)]
+        if quantization != "none":
+            commands.append(f"hf download {spec.gguf_repo} {spec.quantizations[quantization]}")
     else:
-        lines.append(f"hf download {spec.repo_id}")
-    return "; ".join(lines)
+        commands = [f"hf download {spec.repo_id}"]
+    run = "run: " + "; ".join(commands)
+    if spec.gated:
+        return (f"accept the licence at https://huggingface.co/{spec.repo_id} (on the model page, signed in to "
+                f"Hugging Face), log in on this machine with: hf auth login; then {run}")
+    return run
+
+
+def download_size(spec: ModelSpec, quantization: str = "none") -> tuple[int, str]:
+    """Bytes `download_command` fetches, and their parts: the registry's published component sizes, else
+    parameter counts x 2 bytes (the repos hold fp16/bf16 weights, marked ~), plus the GGUF file; configs and
+    tokenizers (a few MB) are not counted."""
+    from lib.architectures.specs import MODELS
+
+    published = {d.subfolder: d.bytes for d in spec.downloads}
+    total, parts = 0, []
+    for c in MODELS[spec.architecture].components:
+        if c.role == "denoiser" and quantization != "none":
+            continue  # the GGUF file replaces the repo's transformer
+        size = published.get(c.subfolder)
+        if size is None:
+            from lib.architectures.params import model_params
+
+            size = model_params(spec.architecture)[c.name] * 2
+        total += size
+        parts.append(f"{c.subfolder} {'' if c.subfolder in published else '~'}{size / 1e9:.2f}")
+    notes = ["~ parameter count x 2 bytes (fp16)"] if any("~" in p for p in parts) else []
+    what = " + ".join(parts) + f" GB from {spec.repo_id}"
+    if quantization != "none":
+        from lib.plan import gguf_bytes
+
+        size, recorded = gguf_bytes(spec, quantization)
+        total += size
+        what += f", {spec.quantizations[quantization]} {'' if recorded else '~'}{size / 1e9:.2f} GB"
+        notes += [] if recorded else ["~ GGUF size by lib.gguf's size rule (no published size recorded)"]
+    return total, "; ".join([what, *notes])
+
+
+class _MissingWeights(WeightsError):
+    """A WeightsError whose message is composed when it is shown: stating the download size may count parameters
+    on the meta device (seconds), which a mere probe (lib.chapters.switch.weights_in_cache) should not pay."""
+
+    def __init__(self, compose: Callable[[], str]) -> None:
+        super().__init__()
+        self._compose = compose
+        self._message: str | None = None
+
+    def __str__(self) -> str:
+        if self._message is None:
+            self._message = self._compose()
+        return self._message
+
+    def __repr__(self) -> str:
+        return f"WeightsError({str(self)!r})"
 
 
 def _fail(spec: ModelSpec, quantization: str, what: str) -> WeightsError:
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-    hint = " (this shell is offline: HF_HUB_OFFLINE is set; run it where the network is reachable)" if offline else ""
-    return WeightsError(f"{what} for {spec.name}; to fix, run: {download_command(spec, quantization)}{hint}")
+    hint = " This shell is offline (HF_HUB_OFFLINE is set): run it where the network is reachable." if offline else ""
+
+    def compose() -> str:
+        total, parts = download_size(spec, quantization)
+        return (f"{what} for {spec.name}; to fix, {download_command(spec, quantization)}. "
+                f"This downloads about {total / 1e9:.1f} GB ({parts}).{hint}")
+
+    return _MissingWeights(compose)
 
 
 def _check_snapshot(snapshot: Path, config: DiffusionConfig) -> list[str]:
@@ -95,7 +158,16 @@ def from_cache(config: DiffusionConfig) -> WeightPaths:
                                         cache_dir=_cache_dir()))
         except (LocalEntryNotFoundError, OSError) as err:
             raise _fail(spec, q, f"{spec.gguf_repo}/{spec.quantizations[q]} is not in the Hugging Face cache") from err
-    return WeightPaths(snapshot, gguf, "weights")
+    return WeightPaths(snapshot, gguf, weights_source(snapshot))
+
+
+RANDOM_WEIGHTS_MARKER = "DME_RANDOM_WEIGHTS"  # written by lib.rehearsal into the snapshots it makes
+
+
+def weights_source(snapshot: Path) -> str:
+    """"random-weights-full-size" for a snapshot the rehearsal wrote (full-size layout, random weights: its
+    images are noise and only its memory and times mean something), "weights" for a real one."""
+    return "random-weights-full-size" if (snapshot / RANDOM_WEIGHTS_MARKER).is_file() else "weights"
 
 
 def from_local(config: DiffusionConfig, snapshot: Path, gguf: Path | None = None) -> WeightPaths:
@@ -111,7 +183,7 @@ def from_local(config: DiffusionConfig, snapshot: Path, gguf: Path | None = None
         if gguf is None or not gguf.is_file():
             raise WeightsError(f"no GGUF transformer file at {gguf}; download it with: "
                                f"hf download {spec.gguf_repo} {spec.quantizations[config.quantization]}")
-    return WeightPaths(snapshot, gguf, "weights")
+    return WeightPaths(snapshot, gguf, weights_source(snapshot))
 
 
 def from_miniature(config: DiffusionConfig, paths: object | None = None) -> WeightPaths:

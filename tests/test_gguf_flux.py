@@ -1,7 +1,12 @@
-"""FLUX GGUF files in BFL naming: exact conversion at F32, quantized loading, errors ordered by bit width."""
+"""FLUX GGUF files in BFL naming: exact conversion at F32, quantized loading, errors ordered by bit width,
+and loading through a memory map of the file (the same tensors as diffusers' reader, without its copy)."""
 
 from __future__ import annotations
 
+import os
+import sys
+
+import gguf
 import numpy as np
 import pytest
 import torch
@@ -9,7 +14,9 @@ import torch
 from lib.errors import ConfigError, WeightsError
 from lib.gguf import load_flux_transformer_gguf, write_flux_gguf
 from lib.gguf.keymap import bfl_to_diffusers, diffusers_to_bfl
+import lib.gguf.loader as loader
 from lib.gguf.measure import weight_error
+from lib.gguf.reader import read_gguf_tensors
 from lib.gguf.writer import dequantized_state, read_gguf_types
 
 QUANTIZED = ["BF16", "Q8_0", "Q6_K", "Q5_K", "Q4_K", "Q4_0"]
@@ -37,6 +44,48 @@ def flux_images(miniatures, reference, generate_np):
     return out
 
 
+def _forward_inputs(cfg) -> dict:
+    """Seeded inputs for one transformer forward: 16 image tokens, 8 text tokens."""
+    g = torch.Generator().manual_seed(0)
+    return dict(
+        hidden_states=torch.randn(1, 16, cfg.in_channels, generator=g),
+        encoder_hidden_states=torch.randn(1, 8, cfg.joint_attention_dim, generator=g),
+        pooled_projections=torch.randn(1, cfg.pooled_projection_dim, generator=g),
+        timestep=torch.tensor([0.5]), img_ids=torch.zeros(16, 3), txt_ids=torch.zeros(8, 3),
+    )
+
+
+def _diffusers_reader(path):
+    """diffusers' own GGUF reader (`torch.from_numpy(tensor.data.copy())` per tensor): the loader's old path."""
+    from diffusers.models.model_loading_utils import load_gguf_checkpoint
+
+    return load_gguf_checkpoint(str(path))
+
+
+def _assert_same_tensors(got: dict, want: dict) -> None:
+    """Same keys, tensor classes, GGUF quant types, dtypes, shapes and bytes."""
+    assert got.keys() == want.keys()
+    for k in want:
+        a, b = got[k], want[k]
+        assert type(a) is type(b), k
+        assert getattr(a, "quant_type", None) == getattr(b, "quant_type", None), k
+        assert (a.dtype, a.shape) == (b.dtype, b.shape), k
+        assert torch.equal(a, b), k
+
+
+def _file_mappings(path) -> list[tuple[int, int, str]]:
+    """(start, end, permissions) of this process's memory mappings of `path`, from /proc/self/maps."""
+    real = os.path.realpath(path)
+    out = []
+    with open("/proc/self/maps") as f:
+        for line in f:
+            fields = line.split(maxsplit=5)
+            if len(fields) == 6 and fields[5].rstrip("\n") == real:
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                out.append((start, end, fields[1]))
+    return out
+
+
 def test_bfl_names_round_trip_to_the_same_diffusers_state():
     from diffusers import FluxTransformer2DModel
 
@@ -59,14 +108,7 @@ def test_f32_gguf_loads_to_the_identical_state_dict_and_forward(miniatures, refe
     model = load_flux_transformer_gguf(miniatures.gguf["F32"], miniatures.flux, torch.float32)
     ref_sd, sd = reference.state_dict(), model.state_dict()
     assert sd.keys() == ref_sd.keys() and all(torch.equal(sd[k], ref_sd[k]) for k in ref_sd)
-    g = torch.Generator().manual_seed(0)
-    cfg = reference.config
-    inputs = dict(
-        hidden_states=torch.randn(1, 16, cfg.in_channels, generator=g),
-        encoder_hidden_states=torch.randn(1, 8, cfg.joint_attention_dim, generator=g),
-        pooled_projections=torch.randn(1, cfg.pooled_projection_dim, generator=g),
-        timestep=torch.tensor([0.5]), img_ids=torch.zeros(16, 3), txt_ids=torch.zeros(8, 3),
-    )
+    inputs = _forward_inputs(reference.config)
     with torch.no_grad():
         # Same weights, two kernels (diffusers' GGUF linear vs nn.Linear): float32 sums may round differently,
         # and do on some CPUs (bit-equal on Intel, ~5e-7 apart on AMD EPYC with outputs up to ~2, i.e. ~1e-6
@@ -138,3 +180,73 @@ def test_unknown_qtype_is_refused_and_no_partial_file_is_left(reference, tmp_pat
     with pytest.raises(ConfigError, match="Q4_K"):
         write_flux_gguf(reference, tmp_path / "x.gguf", "Q3_XS")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("qtype", ["Q4_K", "BF16", "F16", "F32"])
+def test_mmap_reader_gives_the_tensors_diffusers_reader_gives(miniatures, qtype):
+    _assert_same_tensors(read_gguf_tensors(miniatures.gguf[qtype]), _diffusers_reader(miniatures.gguf[qtype]))
+
+
+@pytest.mark.parametrize("qtype", ["Q4_K", "BF16", "F16"])
+def test_mmap_loaded_transformer_equals_the_one_loaded_through_diffusers_reader(miniatures, qtype, monkeypatch):
+    new = load_flux_transformer_gguf(miniatures.gguf[qtype], miniatures.flux, torch.float32)
+    with monkeypatch.context() as m:
+        m.setattr(loader, "read_gguf_tensors", _diffusers_reader)
+        old = load_flux_transformer_gguf(miniatures.gguf[qtype], miniatures.flux, torch.float32)
+    _assert_same_tensors(new.state_dict(), old.state_dict())  # bit for bit, quant types included
+    inputs = _forward_inputs(old.config)
+    with torch.no_grad():
+        # Same weights and kernels: equal in practice; compared within float32 rounding, as across CPU vendors.
+        torch.testing.assert_close(new(**inputs).sample, old(**inputs).sample, rtol=1e-6, atol=1e-6)
+
+
+def test_loading_copies_no_gguf_data_where_diffusers_reader_copies_all(miniatures, monkeypatch):
+    """Count copies of gguf-py's memmap arrays (diffusers' reader does `tensor.data.copy()` per tensor)."""
+    path = miniatures.gguf["Q4_K"]
+    calls = []
+    original = np.memmap.copy
+
+    def counting_copy(self, *args, **kwargs):
+        calls.append(self.nbytes)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(np.memmap, "copy", counting_copy, raising=False)
+    with monkeypatch.context() as m:  # the counter sees the old path's copies: every tensor, the whole file
+        m.setattr(loader, "read_gguf_tensors", _diffusers_reader)
+        load_flux_transformer_gguf(path, miniatures.flux, torch.float32)
+    n_tensors = len(gguf.GGUFReader(str(path)).tensors)
+    assert len(calls) == n_tensors and sum(calls) > 0.9 * path.stat().st_size
+    calls.clear()
+    load_flux_transformer_gguf(path, miniatures.flux, torch.float32)
+    assert calls == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_quantized_weights_live_in_a_read_only_mapping_of_the_file(miniatures):
+    from diffusers.quantizers.gguf.utils import GGUFParameter
+
+    path = miniatures.gguf["Q4_K"]
+    model = load_flux_transformer_gguf(path, miniatures.flux, torch.float32)
+    maps = _file_mappings(path)
+    assert maps and all(perms.startswith("r-") for _, _, perms in maps)  # read-only: nothing can write to it
+    quantized = [(n, p) for n, p in model.named_parameters() if isinstance(p, GGUFParameter)]
+    block_bytes = sum(int(t.n_bytes) for t in gguf.GGUFReader(str(path)).tensors if t.tensor_type.name == "Q4_K")
+    assert sum(p.numel() for _, p in quantized) == block_bytes  # every block-quantized byte of the file is a weight
+    for name, p in quantized:
+        start, end = p.data_ptr(), p.data_ptr() + p.numel() * p.element_size()
+        assert any(lo <= start and end <= hi for lo, hi, _ in maps), f"{name} is not in the file's mapping"
+    with torch.no_grad():  # a write into the read-only pages would kill the process: a forward writes none
+        assert torch.isfinite(model(**_forward_inputs(model.config)).sample).all()
+
+
+def test_unsupported_block_type_is_refused_with_a_clear_weights_error(miniatures, tmp_path):
+    path = tmp_path / "ternary.gguf"
+    writer = gguf.GGUFWriter(path=None, arch="flux")
+    tq = gguf.GGMLQuantizationType.TQ1_0  # gguf-py encodes it; diffusers cannot dequantize it
+    writer.add_tensor("img_in.weight", gguf.quants.quantize(np.zeros((4, 256), np.float32), tq), raw_dtype=tq)
+    writer.write_header_to_file(path=path)
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(WeightsError, match="TQ1_0"):
+        load_flux_transformer_gguf(path, miniatures.flux, torch.float32)

@@ -1,5 +1,6 @@
 """load_pipeline/generate on the miniature SD3 (T5, drop-T5) and FLUX (GGUF) models: real diffusers classes."""
 
+import gc
 import weakref
 
 import numpy as np
@@ -38,6 +39,7 @@ def test_miniatures_generate_64px_deterministically_per_seed(mini, model, kw):
 def test_flux_transformer_comes_from_the_gguf_file(mini):
     loaded = load_pipeline(_config("flux-schnell"), mini)  # default Q4_K_S -> the miniature Q4_K file
     assert loaded.weights.gguf == mini.gguf["Q4_K"]
+    loaded.load_denoiser()
     assert any(type(p).__name__ == "GGUFParameter" for p in loaded.pipe.transformer.parameters())
 
 
@@ -50,21 +52,89 @@ def test_staged_and_unstaged_and_plain_diffusers_give_the_same_image(mini):
     assert (images[0] == images[1]).all() and (images[0] == np.asarray(plain)).all()
 
 
+def _spy_on_loading(monkeypatch, family):
+    """Wrap component loading: keep a weak reference to every model loaded, and note, at each load and at the
+    first denoising forward, which models are still alive (after a garbage collection)."""
+    import lib.pipelines.loading as loading
+
+    refs, events = {}, []
+    real = loading._component
+
+    def alive():
+        gc.collect()
+        return sorted(n for n, r in refs.items() if r() is not None)
+
+    def spy(loaded, name):
+        events.append(("load " + name, alive()))
+        module = real(loaded, name)
+        refs[name] = weakref.ref(module)
+        if name == "transformer":
+            module.register_forward_pre_hook(lambda *_: events.append(("forward", alive())) if not any(
+                e[0] == "forward" for e in events) else None)
+        return module
+
+    monkeypatch.setattr(loading, "_component", spy)
+    return events
+
+
 @pytest.mark.parametrize("model", ["sd3-medium", "flux-schnell"])
-def test_staged_execution_frees_text_encoders_before_the_first_denoising_step(mini, model):
+def test_staged_never_holds_the_transformer_and_a_text_encoder_at_once(mini, model, monkeypatch):
+    from lib.pipelines.loading import TEXT_ENCODERS
+
+    monkeypatch.setenv("DME_EMBEDDING_CACHE", "off")  # encode for real both times
+    events = _spy_on_loading(monkeypatch, model)
     c = _config(model)
     loaded = load_pipeline(c, mini)
-    refs = [weakref.ref(getattr(loaded.pipe, n)) for n in loaded.text_encoder_names]
-    alive_at_first_forward = []
-    hook = loaded.pipe.transformer.register_forward_pre_hook(
-        lambda *_: alive_at_first_forward.append([r() is not None for r in refs]) if not alive_at_first_forward else None)
-    result = generate(loaded, c)
-    hook.remove()
-    assert alive_at_first_forward == [[False] * len(refs)]
-    stages = {s.name: s for s in result.stages}
-    assert stages["denoising"].weights_bytes < stages["text_encoding"].weights_bytes
-    # the next generate reloads the encoders from the snapshot
-    assert np.asarray(generate(loaded, c).image).shape == (64, 64, 3)
+    assert loaded.pipe.transformer is None and loaded.pipe.text_encoder is None  # nothing heavy up front
+    first = generate(loaded, c)
+    again = generate(loaded, c)  # reloads the encoders, then the transformer: the same rule holds
+    encoders = set(TEXT_ENCODERS[c.spec.family])
+    for what, live in events:
+        if what in ("load transformer", "forward"):
+            assert not encoders & set(live), f"{what} while {live} resident"
+        if what.startswith("load text_encoder"):
+            assert "transformer" not in live, f"{what} while the transformer was resident"
+    assert [e[0] for e in events].count("forward") == 1 and ("forward", ["transformer", "vae"]) in events
+    assert (np.asarray(first.image) == np.asarray(again.image)).all()
+    stages = {s.name: s for s in first.stages}
+    assert stages["text_encoding"].weights_bytes == first.loads[0].weights_bytes  # encoders alone
+    assert stages["vae_decode"].weights_bytes < stages["denoising"].weights_bytes  # transformer freed first
+    assert [x.name for x in first.loads] == ["load_text_encoders", "load_denoiser"]
+
+
+def test_a_second_run_of_the_same_prompts_loads_no_text_encoder(mini, monkeypatch, tmp_path):
+    monkeypatch.setenv("DME_EMBEDDING_CACHE", str(tmp_path / "cache"))
+    events = _spy_on_loading(monkeypatch, "flux-schnell")
+    c = _config("flux-schnell")
+    prompts = [c, c.with_(prompt="a lighthouse at dusk")]
+    first = generate_many(load_pipeline(c, mini), prompts)
+    loaded_first = [e[0] for e in events]
+    events.clear()
+    second = generate_many(load_pipeline(c, mini), prompts)
+    assert "load text_encoder_2" in loaded_first  # T5
+    assert [e[0] for e in events] == ["load transformer", "load vae", "forward"]  # no text encoder at all
+    assert all(r.stages[0].cached for r in second) and not any(r.stages[0].cached for r in first)
+    for a, b in zip(first, second):
+        assert (np.asarray(a.image) == np.asarray(b.image)).all()
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2
+    third = generate_many(load_pipeline(c, mini), [c.with_(max_sequence_length=64)])  # another key: encoded
+    assert not third[0].stages[0].cached
+
+
+def test_the_embedding_cache_can_be_turned_off_and_cleared(mini, monkeypatch, tmp_path):
+    from lib.pipelines import embeddings
+
+    monkeypatch.setenv("DME_EMBEDDING_CACHE", "off")
+    c = _config("sd3-medium", drop_t5=True)
+    generate(load_pipeline(c, mini), c)
+    assert embeddings.cache_dir() is None and embeddings.usage() == (None, 0, 0)
+    monkeypatch.setenv("DME_EMBEDDING_CACHE", str(tmp_path))
+    generate(load_pipeline(c, mini), c)
+    folder, files, size = embeddings.usage()
+    assert folder == tmp_path and files == 1 and size > 0
+    next(tmp_path.glob("*.safetensors")).write_bytes(b"truncated")  # a broken entry is re-encoded, not trusted
+    assert not generate(load_pipeline(c, mini), c).stages[0].cached
+    assert embeddings.clear() == 1 and embeddings.usage()[1] == 0
 
 
 def test_unstaged_keeps_the_text_encoders(mini):
@@ -86,6 +156,7 @@ def test_batch_encodes_all_prompts_then_denoises(mini):
 def test_nan_and_black_outputs_raise_output_error_naming_the_dtype(mini):
     c = _config("sd3-medium", steps=2)
     loaded = load_pipeline(c, mini)
+    loaded.load_denoiser()  # staged: the VAE stays loaded from here on
     conv = loaded.pipe.vae.decoder.conv_out
     with torch.no_grad():
         conv.weight.fill_(float("nan"))
@@ -99,7 +170,7 @@ def test_nan_and_black_outputs_raise_output_error_naming_the_dtype(mini):
 
 
 def test_offload_on_cpu_and_a_mismatched_config_are_refused(mini):
-    with pytest.raises(DeviceError, match="needs an accelerator"):
+    with pytest.raises(DeviceError, match="this run is on the CPU alone"):
         load_pipeline(_config("sd3-medium", offload="model"), mini, device="cpu")
     loaded = load_pipeline(_config("sd3-medium"), mini)
     with pytest.raises(ConfigError, match="drop_t5"):

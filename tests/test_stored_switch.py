@@ -129,3 +129,48 @@ def test_a_chapter_reads_only_its_records_so_a_broken_one_elsewhere_does_not_sto
     assert session.record("flux-prompts").name == "flux-prompts"
     with pytest.raises(RecordError, match="compare/record.json: corrupt"):
         open_chapter("ch6", mode="stored", root=tmp_path)
+
+
+# Inside a book build, `auto` never goes live: only DME_MODE=live runs models during a build.
+
+@pytest.mark.parametrize(
+    "env_mode, miniature, expected",
+    [
+        (None, "0", "stored"),  # auto by default
+        ("auto", "0", "stored"),
+        ("auto", "1", "stored"),  # not even the miniature models
+        ("live", "0", "live"),
+        ("stored", "1", "stored"),
+    ],
+)
+def test_auto_is_stored_inside_a_book_build(monkeypatch, env_mode, miniature, expected):
+    monkeypatch.setenv("DME_BOOK_BUILD", "1")
+    monkeypatch.setenv("DME_MINIATURE", miniature)
+    if env_mode is None:
+        monkeypatch.delenv("DME_MODE", raising=False)
+    else:
+        monkeypatch.setenv("DME_MODE", env_mode)
+    assert resolve_mode(MODELS, weights=YES, accelerator=YES) == expected
+
+
+def test_auto_outside_a_book_build_still_probes(monkeypatch):
+    monkeypatch.delenv("DME_BOOK_BUILD", raising=False)
+    monkeypatch.setenv("DME_MODE", "auto")
+    monkeypatch.setenv("DME_MINIATURE", "0")
+    assert resolve_mode(MODELS, weights=YES, accelerator=YES) == "live"
+    assert resolve_mode(MODELS, weights=YES, accelerator=NO) == "stored"
+
+
+def test_the_book_build_tells_its_kernels_that_they_run_in_a_build(monkeypatch):
+    """lib.sphinx_assets (the build's Sphinx extension) sets DME_BOOK_BUILD=1 in the build process; kernels,
+    started by myst-nb as child processes, inherit it (checked with a real `jupyter-book build`, 2026-11)."""
+    from lib import sphinx_assets
+
+    monkeypatch.delenv("DME_BOOK_BUILD", raising=False)
+    monkeypatch.delenv("DME_MODE", raising=False)
+    app = type("App", (), {"add_js_file": lambda *a, **k: None, "connect": lambda *a, **k: None})()
+    sphinx_assets.setup(app)
+    code = "from lib.chapters.switch import environment_mode; print(environment_mode())"
+    kernel = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert kernel.stdout.split()[-1] == "stored"

@@ -3,7 +3,9 @@
 `DME_MODE` chooses:
 
 - `auto` (default): live when the chapter's model weights are in the Hugging Face cache and an accelerator
-  (MPS or CUDA) is present, or when `DME_MINIATURE=1` asks for the miniature models; stored otherwise;
+  (MPS or CUDA) is present, or when `DME_MINIATURE=1` asks for the miniature models; stored otherwise, and
+  always stored inside a book build (`DME_BOOK_BUILD=1`, which `lib.sphinx_assets` sets for the kernels
+  `jupyter-book build` starts): a build never starts model runs unless `DME_MODE=live` says so;
 - `stored`: read the records in `precomputed/` (the published site, CI and the tests);
 - `live`: run the models now, through `lib.pipelines`, into fresh records, then read those.
 
@@ -89,11 +91,21 @@ def accelerator_present() -> bool:
     return pick_device(None).type != "cpu"
 
 
+def environment_mode() -> str:
+    """The mode the environment asks for: DME_MODE, except that `auto` means `stored` inside a book build
+    (DME_BOOK_BUILD=1: set by lib.sphinx_assets for the build's kernels, and by the tests' conftest.py)."""
+    from lib.figures import in_book_build
+
+    mode = requested_mode()
+    return "stored" if mode == "auto" and in_book_build() else mode
+
+
 def resolve_mode(models: tuple[str, ...], mode: str | None = None, miniature: bool | None = None,
                  weights: Callable[[tuple[str, ...]], bool] = weights_in_cache,
                  accelerator: Callable[[], bool] = accelerator_present) -> str:
-    """'live' or 'stored' for a chapter running `models`, following DME_MODE (see the module docstring)."""
-    mode = mode or requested_mode()
+    """'live' or 'stored' for a chapter running `models`: `mode` if given, else the environment's (DME_MODE, stored
+    for `auto` inside a book build), `auto` resolved by probing miniature request, weights and accelerator."""
+    mode = mode or environment_mode()
     miniature = miniature_requested() if miniature is None else miniature
     if mode in ("stored", "live"):
         return mode

@@ -3,9 +3,20 @@
 diffusers' own route, `FluxTransformer2DModel.from_single_file(path, ...)`, converts BFL keys with
 `convert_flux_transformer_checkpoint_to_diffusers`, which hard-codes FLUX.1's inner_dim = 3072
 (diffusers 0.42, loaders/single_file_utils.py), so any other width fails inside `torch.split`. We read the
-file with diffusers' own GGUF reader, convert the keys ourselves with sizes taken from the tensors
-(lib.gguf.keymap), and hand the converted dict to the same `from_single_file`: its keys then already match
-the model, so diffusers skips its converter and does the rest (GGUF quantizer, GGUFLinear layers).
+file ourselves (lib.gguf.reader: the tensors diffusers' `load_gguf_checkpoint` would make, but as views of a
+read-only memory map instead of a copy of the whole file), convert the keys with sizes taken from the tensors
+(lib.gguf.keymap: renames, and row splits that are views too), and hand the converted dict to the same
+`from_single_file`: its keys then already match the model, so diffusers skips its converter and does the rest
+(GGUF quantizer, GGUFLinear layers).
+
+What `from_single_file` then does with the tensors (diffusers 0.42, measured): the model is built on meta;
+`load_model_dict_into_meta` casts floating tensors to `dtype` (a no-op for F32 at float32; F16 tensors become
+new float32 tensors - small, embedders and the like), skips uint8 GGUF weights, calls `.contiguous()` (a
+no-op: whole tensors and row slices of them are contiguous) and hands GGUF weights to the quantizer's
+`create_quantized_param`, which stores `param.to("cpu")` (a no-op). So every quantized weight of the loaded
+model points into the file mapping (tests/test_gguf_flux.py checks the addresses), and loading touches
+almost none of the file's pages: the RSS grows by the file's size only at the first forward, as page
+cache that the kernel may drop again (`python -m lib.bench_gguf_load` measures both).
 """
 
 from __future__ import annotations
@@ -16,16 +27,17 @@ import torch
 
 from lib.errors import WeightsError
 from lib.gguf.keymap import bfl_to_diffusers
+from lib.gguf.reader import UnsupportedQuantType, read_gguf_tensors
 
 
 def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of a GGUF file as diffusers reads them (GGUFParameter for quantized types)."""
-    from diffusers.models.model_loading_utils import load_gguf_checkpoint
-
+    """Tensors of a GGUF file as diffusers reads them (GGUFParameter for quantized types), memory-mapped."""
     if not path.is_file():
         raise WeightsError(f"GGUF file not found: {path}. Check the path, or download the file first.")
     try:
-        return load_gguf_checkpoint(str(path))
+        return read_gguf_tensors(path)
+    except UnsupportedQuantType as exc:
+        raise WeightsError(f"{path} cannot be loaded: {exc}. Use a file of another quantization.") from exc
     except Exception as exc:  # gguf-py raises ValueError/IndexError/struct errors on a broken header
         raise WeightsError(
             f"{path} is not a readable GGUF file ({type(exc).__name__}: {exc}). It is probably truncated or "

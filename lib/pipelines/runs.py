@@ -20,7 +20,7 @@ from lib.errors import ConfigError
 from lib.machine import device_info, versions
 from lib.memory import empty_cache
 from lib.pipelines.grid import comparison_grid, side_by_side
-from lib.pipelines.loading import LOAD_FIELDS, load_pipeline
+from lib.pipelines.loading import LOAD_FIELDS, load_pipeline, weights_build
 from lib.pipelines.stages import GenerationResult, generate_many
 from lib.prompts import BENCHMARK_PROMPTS, prompt_by_id
 from lib.records import Record, RecordWriter
@@ -47,44 +47,47 @@ class RunItem:
 
 @dataclass
 class RunSet:
-    """One named set of generations; `finish` adds what its record holds beyond the images (a grid, a table)."""
+    """One named set of generations; `finish` adds what its record holds beyond the images (a grid, a table).
+
+    `use_cache`: read prompt embeddings from the disk cache (lib.pipelines.embeddings). Off for the sets
+    chapters 4-6 read, whose records measure the text encoders themselves."""
 
     name: str
     description: str
     items: list[RunItem] = field(default_factory=list)
     finish: Callable[[RecordWriter], None] | None = None
-
-
-def build_tag(weights: WeightPaths) -> str:
-    """Which weights made an image: the miniature build, or the snapshot folder (the hub commit) and GGUF file."""
-    if weights.source == "miniature":
-        from lib.miniature import MINIATURE_VERSION
-
-        return f"miniature-{MINIATURE_VERSION}"
-    return f"snapshot {weights.snapshot.name}" + (f", {weights.gguf.name}" if weights.gguf else "")
+    use_cache: bool = False
 
 
 def _planned(item: RunItem, weights: WeightPaths) -> dict[str, Any]:
     from lib import __version__
 
     return {"id": item.id, "config": item.config.to_dict(), "extra": item.extra, "source": weights.source,
-            "build": build_tag(weights), "lib": __version__}
+            "build": weights_build(weights), "lib": __version__}
 
 
-def item_record(item: RunItem, result: GenerationResult, made: dict[str, Any], load: dict[str, Any]) -> dict[str, Any]:
+def _stage_json(s) -> dict[str, Any]:
+    out = asdict(s)
+    if not out.pop("cached"):
+        return out
+    return {**out, "cached": True}
+
+
+def item_record(item: RunItem, result: GenerationResult, made: dict[str, Any]) -> dict[str, Any]:
     """The JSON form of one generated image: what was asked, what was measured, and where it was made."""
     c = result.config
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return {"id": item.id, "model": c.model, "prompt": c.prompt, "seed": c.seed, "config": c.to_dict(),
             "dtype": result.dtype, "seconds": result.seconds, "peak_bytes": result.peak_bytes,
-            "stages": [asdict(s) for s in result.stages], **load, **item.extra, "made": {**made, "created": now}}
+            "stages": [_stage_json(s) for s in result.stages], "loads": [_stage_json(s) for s in result.loads],
+            **item.extra, "made": {**made, "created": now}}
 
 
 def _groups(run: RunSet) -> list[list[RunItem]]:
     """Items grouped by what must be loaded for them, in order of first appearance."""
     groups: dict[tuple, list[RunItem]] = {}
     for item in run.items:
-        key = tuple(getattr(item.config, f) for f in LOAD_FIELDS) + (item.config.staged,)
+        key = tuple(getattr(item.config, f) for f in LOAD_FIELDS)
         groups.setdefault(key, []).append(item)
     return list(groups.values())
 
@@ -113,16 +116,15 @@ def run_set(run: RunSet, out: Path, device: Any = None, paths: object | None = N
         if not todo:
             continue
         loaded = load_pipeline(todo[0].config, weights, device)
-        made = {"source": weights.source, "build": build_tag(weights), "device": device_info(loaded.device),
+        made = {"source": weights.source, "build": loaded.build, "device": device_info(loaded.device),
                 "versions": versions()}
-        load = {"load_seconds": loaded.load_seconds, "load_peak_bytes": loaded.load_peak_bytes}
 
         def store(index: int, result: GenerationResult) -> None:
-            writer.add(item_record(todo[index], result, made, load), result.image)
+            writer.add(item_record(todo[index], result, made), result.image)
             if tick:
                 tick()
 
-        generate_many(loaded, [i.config for i in todo], on_result=store)
+        generate_many(loaded, [i.config for i in todo], on_result=store, use_cache=run.use_cache)
         del loaded
         empty_cache(device)  # one model at a time: free this one before the next loads
     if run.finish is not None:

@@ -1,39 +1,37 @@
-"""Staged generation: encode every prompt, free the text encoders, denoise, decode; each stage measured.
+"""Staged generation: encode every prompt, free the text encoders, load the transformer, denoise, free it, decode.
 
 The peak of a plain diffusers call holds the text encoders (T5-XXL: 9.5 GB in bf16) next to the
-transformer. Encoding first and freeing the encoders before denoising keeps only one of them resident
-at a time, which is what lets FLUX fit a 16 GB Mac (see chapter 5).
+transformer. Run staged (the default), the library loads the text encoders alone, encodes every prompt
+(or reads the embeddings from the disk cache, `lib.pipelines.embeddings`, and loads no encoder at all),
+frees them, then loads the transformer and VAE, denoises every image, frees the transformer, and decodes:
+at no moment are T5 and the transformer resident together (see chapter 5). Unstaged runs the plain
+pipeline with everything loaded, as the comparison. Every stage and every load is measured.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Callable
 
 import torch
 from PIL import Image
 
 from lib.config import DiffusionConfig
+from lib.device import explain_mps_error
 from lib.errors import ConfigError, OutputError
 from lib.memory import PeakMemory, Stopwatch
-from lib.pipelines.loading import LoadedPipeline, check_compatible
+from lib.pipelines import embeddings
+from lib.pipelines.loading import (LoadedPipeline, StageRecord, check_compatible, component_class, prompt_key,
+                                   uses_cfg)
 
 STAGES = ("text_encoding", "denoising", "vae_decode")
 
 
-@dataclass(frozen=True)
-class StageRecord:
-    """One stage of one image: wall seconds, peak device memory, and bytes of weights resident."""
-
-    name: str
-    seconds: float
-    peak_bytes: int
-    weights_bytes: int
-
-
 @dataclass
 class GenerationResult:
-    """An image with the config that made it and its per-stage measurements."""
+    """An image with the config that made it, its per-stage measurements, and the loads of its batch."""
 
     image: Image.Image
     config: DiffusionConfig
@@ -41,6 +39,7 @@ class GenerationResult:
     source: str = "miniature"
     device: str = "cpu"
     dtype: str = "float32"
+    loads: list[StageRecord] = field(default_factory=list)  # shared by every image generated in one batch
 
     @property
     def seconds(self) -> float:
@@ -53,17 +52,43 @@ class GenerationResult:
         return max(s.peak_bytes for s in self.stages)
 
 
-def _measure(loaded: LoadedPipeline, name: str, fn: Callable[[], object]) -> tuple[object, StageRecord]:
+def _measure(loaded: LoadedPipeline, name: str, fn: Callable[[], object], cached: bool = False):
     with Stopwatch(loaded.device) as clock, PeakMemory(loaded.device) as peak:
-        out = fn()
-    return out, StageRecord(name, clock.seconds, peak.peak_bytes, loaded.resident_bytes())
+        try:
+            out = fn()
+        except NotImplementedError as err:  # an op without an MPS kernel: say how to run it anyway
+            explained = explain_mps_error(err)
+            if explained is None:
+                raise
+            raise explained from err
+    return out, StageRecord(name, clock.seconds, peak.peak_bytes, loaded.resident_bytes(), cached)
+
+
+@contextmanager
+def _transformer_config_only(loaded: LoadedPipeline):
+    """Lend the pipeline its transformer's config (not its weights) while encoding.
+
+    SD3's encode_prompt reads `transformer.config.joint_attention_dim` to make the zero T5 embeddings when
+    T5 is dropped (diffusers 0.42, pipeline_stable_diffusion_3.py `_get_t5_prompt_embeds`); in a staged
+    text stage the transformer is deliberately not loaded, so it gets a stand-in holding the config alone."""
+    pipe = loaded.pipe
+    if getattr(pipe, "transformer", None) is not None:
+        yield
+        return
+    cls = component_class(loaded.weights, "transformer")
+    config = cls.load_config(str(loaded.weights.snapshot), subfolder="transformer", local_files_only=True)
+    object.__setattr__(pipe, "transformer", SimpleNamespace(config=SimpleNamespace(**config)))
+    try:
+        yield
+    finally:
+        object.__setattr__(pipe, "transformer", None)
 
 
 def _encode(loaded: LoadedPipeline, c: DiffusionConfig) -> dict[str, torch.Tensor]:
     pipe = loaded.pipe
-    with torch.no_grad():
+    with torch.no_grad(), _transformer_config_only(loaded):
         if c.spec.family == "sd3":
-            cfg = c.guidance > 1  # SD3 applies CFG only when guidance_scale > 1
+            cfg = uses_cfg(c)
             pe, npe, ppe, nppe = pipe.encode_prompt(c.prompt, None, None, device=loaded.device,
                                                     do_classifier_free_guidance=cfg,
                                                     max_sequence_length=c.max_sequence_length)
@@ -106,37 +131,63 @@ def _nan_message(loaded: LoadedPipeline, what: str) -> str:
     return f"{loaded.config.model} produced a bad image in {dtype}: {what}; {hint}"
 
 
-def generate_many(loaded: LoadedPipeline, configs: list[DiffusionConfig],
-                  on_result: Callable[[int, GenerationResult], None] | None = None) -> list[GenerationResult]:
-    """Generate one image per config: all prompts encoded first, encoders freed (if staged), then denoise+decode.
+def _text_stage(loaded: LoadedPipeline, configs: list[DiffusionConfig], use_cache: bool):
+    """Embeddings and a text_encoding record per config: from the cache where possible, else encoded."""
+    embeds: list[dict[str, torch.Tensor] | None] = [None] * len(configs)
+    records: list[StageRecord | None] = [None] * len(configs)
+    keys = [prompt_key(c, loaded.build, loaded.dtype) for c in configs] if use_cache else []
+    for i, key in enumerate(keys):
+        embeds[i], rec = _measure(loaded, "text_encoding", lambda key=key: embeddings.load(key, loaded.device),
+                                  cached=True)
+        records[i] = rec if embeds[i] is not None else None
+    todo = [i for i, e in enumerate(embeds) if e is None]
+    if todo:
+        loaded.load_text_encoders()
+    for i in todo:
+        embeds[i], records[i] = _measure(loaded, "text_encoding", lambda c=configs[i]: _encode(loaded, c))
+        if use_cache:
+            embeddings.save(keys[i], embeds[i])
+    return embeds, records
 
-    Results come in the order of `configs`; `on_result(index, result)` sees each as soon as it exists."""
+
+def generate_many(loaded: LoadedPipeline, configs: list[DiffusionConfig],
+                  on_result: Callable[[int, GenerationResult], None] | None = None,
+                  use_cache: bool = True) -> list[GenerationResult]:
+    """Generate one image per config, staged or not (as the pipeline was loaded); results in `configs` order.
+
+    `on_result(index, result)` sees each image as soon as it exists (decoding is the last stage, so a
+    staged batch delivers its images at the end). `use_cache=False` always runs the text encoders."""
     if not configs:
         return []
     for c in configs:
         check_compatible(loaded, c)
-    if len({c.staged for c in configs}) > 1:
-        raise ConfigError("configs in one batch must agree on staged")
-    if not loaded.text_encoders_loaded():
-        loaded.reload_text_encoders()
-    stages: list[list[StageRecord]] = []
-    embeds = []
-    for c in configs:
-        e, rec = _measure(loaded, "text_encoding", lambda c=c: _encode(loaded, c))
-        embeds.append(e)
-        stages.append([rec])
-    if configs[0].staged:
+    staged = loaded.config.staged
+    embeds, text_records = _text_stage(loaded, configs, use_cache and staged and embeddings.cache_dir() is not None)
+    if staged:
         loaded.free_text_encoders()
-    results = []
-    for index, (c, e, recs) in enumerate(zip(configs, embeds, stages)):
-        latents, rec = _measure(loaded, "denoising", lambda: _denoise(loaded, c, e))
-        recs.append(rec)
-        image, rec = _measure(loaded, "vae_decode", lambda: _decode(loaded, c, latents))
-        recs.append(rec)
-        results.append(GenerationResult(image, c, recs, loaded.source, loaded.device.type,
-                                        str(loaded.dtype).replace("torch.", "")))
+        loaded.load_denoiser()
+    reported = loaded.extra.get("_loads_reported", 0)  # loads not yet attached to a result: this batch's
+    batch_loads, loaded.extra["_loads_reported"] = loaded.loads[reported:], len(loaded.loads)
+    results: list[GenerationResult] = []
+
+    def finish(i: int, latents: torch.Tensor, denoise_record: StageRecord) -> None:
+        image, decode_record = _measure(loaded, "vae_decode", lambda: _decode(loaded, configs[i], latents))
+        results.append(GenerationResult(image, configs[i], [text_records[i], denoise_record, decode_record],
+                                        loaded.source, loaded.device.type, str(loaded.dtype).replace("torch.", ""),
+                                        list(batch_loads)))
         if on_result is not None:
-            on_result(index, results[-1])  # e.g. store it now, so an interrupted run resumes after it
+            on_result(i, results[-1])  # e.g. store it now, so an interrupted run resumes after it
+
+    if staged:
+        denoised = [_measure(loaded, "denoising", lambda c=c, e=e: _denoise(loaded, c, e))
+                    for c, e in zip(configs, embeds)]
+        loaded.free_transformer()  # decoding needs only the VAE
+        for i, (latents, rec) in enumerate(denoised):
+            finish(i, latents, rec)
+    else:
+        for i, (c, e) in enumerate(zip(configs, embeds)):
+            latents, rec = _measure(loaded, "denoising", lambda: _denoise(loaded, c, e))
+            finish(i, latents, rec)
     return results
 
 
