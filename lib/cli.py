@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "prompt again loads no text encoder (T5-XXL alone is ~9.5 GB). The cache lives in "
                          "$DME_EMBEDDING_CACHE, else ~/.cache/dme/embeddings; DME_EMBEDDING_CACHE=off disables it.")
     k.add_argument("--clear", action="store_true", help="delete every cached embedding")
+    # `rehearse` has its own options (lib.rehearsal): main() hands it the rest of the command line.
+    verbs.add_parser("rehearse", help="full-size SD3/FLUX architectures with random weights on this machine: "
+                     "memory and time per stage (see `python -m lib rehearse --help`)", add_help=False)
     return parser
 
 
@@ -272,7 +275,7 @@ def stop_if_interrupted() -> None:
 
 
 def _interrupted(verb: str | None) -> int:
-    if verb in ("compare", "benchmark", "precompute"):
+    if verb in ("compare", "benchmark", "precompute", "rehearse"):
         print("interrupted; the images stored so far are kept: re-run the same command to resume", file=sys.stderr)
     else:
         print("interrupted; nothing was written", file=sys.stderr)
@@ -294,7 +297,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     verb = None
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
+        if argv[:1] == ["rehearse"]:
+            verb = "rehearse"
+            from lib.rehearsal import main as rehearse
+
+            return rehearse(argv[1:])
         args = build_parser().parse_args(argv)  # argparse itself exits 2 on malformed options
         verb = args.verb
         if getattr(args, "miniature", False):

@@ -126,6 +126,9 @@ def check_site(html_dir: str | Path, screenshots: str | Path | None = None, time
     return reports
 
 
+PAGE_LOAD_TIMEOUT_MS = 60000
+
+
 def _check_page(browser, base: str, rel: Path, screenshots, timeout_ms: int) -> PageReport:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     external, js_errors = [], []
@@ -140,7 +143,9 @@ def _check_page(browser, base: str, rel: Path, screenshots, timeout_ms: int) -> 
 
     page.route("**/*", route)
     page.on("pageerror", lambda e: js_errors.append(str(e)))
-    page.goto(f"{base}/{rel.as_posix()}", wait_until="load", timeout=timeout_ms)
+    # Loading a page from the local server takes well under a second, but on two busy cores the browser's
+    # own start can take seconds: the load gets a generous limit; timeout_ms is for figures and math to appear.
+    page.goto(f"{base}/{rel.as_posix()}", wait_until="load", timeout=max(timeout_ms, PAGE_LOAD_TIMEOUT_MS))
     try:  # wait until figures are drawn and math typeset, or give up and report what is missing
         page.wait_for_function(
             "() => [...document.querySelectorAll('div.plotly-graph-div')].every(d => d.querySelector('svg.main-svg'))"
