@@ -25,7 +25,8 @@ os.environ["DME_BOOK_BUILD"] = "1"  # chapters render plotly as HTML, as in the 
 os.environ.setdefault("DME_MODE", "stored")  # chapters 4-6 read precomputed/ records
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Prompt embeddings cached by the tests go to a folder of this run, never to the user's ~/.cache.
-os.environ.setdefault("DME_EMBEDDING_CACHE", tempfile.mkdtemp(prefix="dme-test-embeddings-"))
+if not os.environ.get("DME_EMBEDDING_CACHE"):
+    os.environ["DME_EMBEDDING_CACHE"] = tempfile.mkdtemp(prefix="dme-test-embeddings-")
 
 # The network guard, for children (first on PYTHONPATH: `site` imports it at start-up) and for this process.
 _path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(OFFLINE_DIR)]

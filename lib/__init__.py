@@ -7,6 +7,6 @@ runs this file before any `lib.*` module, so no module of the package can import
 
 from lib.device import configure_mps_environment as _configure_mps_environment
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 MPS_FALLBACK_ON = _configure_mps_environment()  # True: PyTorch's CPU fallback is on (DME_MPS_FALLBACK=1 asked)

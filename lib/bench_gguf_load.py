@@ -5,8 +5,8 @@
 Writes (to a temp folder) a BFL-keyed FLUX GGUF file of about --size-gb: FLUX.1's real width (inner dim 3072,
 joint_attention_dim 4096, ...) with fewer blocks (double:single = 1:2 as in FLUX.1), each tensor in the type
 the published files' rule gives it (`lib.gguf.rule`). The block-quantized tensors are random bytes with valid
-float16 scales (encoding GBs of real K-quants would take minutes and the loader never looks at the values); the
-F32/F16 tensors are small random floats. Then, for each reader, a FRESH Python process loads it with
+float16 scales, written by the rehearsal's writer (`lib.rehearsal.gguf_random`; encoding GBs of real K-quants
+would take minutes and the loader never looks at the values). Then, for each reader, a FRESH Python process loads it with
 `load_flux_transformer_gguf` (after a warm-up load of a tiny file, so imports and first-use allocations are not
 counted) and reports:
 
@@ -46,13 +46,6 @@ import time
 from pathlib import Path
 
 BUDGET = 1.1  # peak RSS increase during the load / file size (issue "Memory")
-
-# Byte offsets of the float16 scales (d, dmin) inside one block of each GGML block type (ggml-common.h layouts).
-_SCALE_OFFSETS = {
-    "Q4_0": (0,), "Q4_1": (0, 2), "Q5_0": (0,), "Q5_1": (0, 2), "Q8_0": (0,),
-    "Q2_K": (80, 82), "Q3_K": (108,), "Q4_K": (0, 2), "Q5_K": (0, 2), "Q6_K": (208,),
-}
-
 
 def flux_config(inner_dim: int, double: int, single: int) -> dict:
     """A FluxTransformer2DModel config of FLUX.1's shape but `inner_dim` wide and double/single blocks deep."""
@@ -99,58 +92,15 @@ def sized_config(size_gb: float, qtype: str, inner_dim: int) -> dict:
     return flux_config(inner_dim, k, 2 * k)
 
 
-def random_tensor(shape: tuple[int, ...], gtype: str, rng):
-    """Data of one tensor as GGUF stores it: small floats for F32/F16, else random blocks with valid f16 scales."""
-    import numpy as np
-
-    from lib.gguf.rule import block
-
-    if gtype in ("F32", "F16"):
-        values = rng.standard_normal(shape, dtype=np.float32) * 0.02
-        return values.astype(np.float16) if gtype == "F16" else values
-    if gtype not in _SCALE_OFFSETS:
-        raise ValueError(f"random {gtype} blocks are not modelled; use one of {', '.join(_SCALE_OFFSETS)}")
-    elems, size = block(gtype)
-    rows, cols = math.prod(shape[:-1]), shape[-1]
-    raw = rng.integers(0, 256, size=(rows, cols // elems, size), dtype=np.uint8)
-    for off in _SCALE_OFFSETS[gtype]:  # scales in [2^-11, 2^-9]: finite, so a forward pass gives finite numbers
-        scales = rng.uniform(2.0**-11, 2.0**-9, size=raw.shape[:2]).astype(np.float16)
-        raw[:, :, off:off + 2] = scales.view(np.uint8).reshape(*raw.shape[:2], 2)
-    return raw.reshape(*shape[:-1], cols // elems * size)
-
-
-def write_random_flux_gguf(path: Path, config: dict, qtype: str, seed: int = 0) -> int:
-    """Write the BFL-keyed GGUF file of `config` in `qtype` with random data, one tensor in memory at a time;
-    returns its size in bytes."""
-    import gguf
-    import numpy as np
-
-    from lib.gguf.writer import llama_file_type
-
-    plan = file_plan(config, qtype)
-    rng = np.random.default_rng(seed)
-    writer = gguf.GGUFWriter(path=None, arch="flux")
-    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
-    writer.add_file_type(llama_file_type(qtype))
-    for name, shape, gtype in plan:
-        dtype, gq = {"F32": np.float32, "F16": np.float16}.get(gtype, np.uint8), gguf.GGMLQuantizationType[gtype]
-        byte_shape = shape if dtype is not np.uint8 else gguf.quant_shape_to_byte_shape(shape, gq)
-        writer.add_tensor_info(name, byte_shape, np.dtype(dtype), _nbytes(shape, gtype), raw_dtype=gq)
-    writer.write_header_to_file(path=path)
-    writer.write_kv_data_to_file()
-    writer.write_ti_data_to_file()
-    for name, shape, gtype in plan:
-        writer.write_tensor_data(random_tensor(shape, gtype, rng))
-    writer.close()
-    return path.stat().st_size
-
-
 def write_case(folder: Path, config: dict, qtype: str) -> tuple[Path, Path, int]:
     """A GGUF file and the snapshot folder (transformer/config.json) the loader needs for it."""
     snapshot = folder / "snapshot"
     _meta_model(config).save_config(snapshot / "transformer")
+    from lib.rehearsal.gguf_random import write_random_gguf
+
     path = folder / f"flux-{qtype}.gguf"
-    return path, snapshot, write_random_flux_gguf(path, config, qtype)
+    write_random_gguf(path, {name: shape for name, shape, _ in file_plan(config, qtype)}, qtype)
+    return path, snapshot, path.stat().st_size
 
 
 # ---- the measuring child process ------------------------------------------------------------------------------
@@ -284,7 +234,8 @@ def report(r: dict, size: int) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lib.bench_gguf_load", description=__doc__.splitlines()[0])
     parser.add_argument("--size-gb", type=float, default=2.0, help="approximate file size (default 2)")
-    parser.add_argument("--qtype", default="Q4_K", choices=sorted(_SCALE_OFFSETS), help="block type (default Q4_K)")
+    parser.add_argument("--qtype", default="Q4_K", choices=["Q4_K"],
+                        help="block type: Q4_K, the published default's (random files: lib.rehearsal.gguf_random)")
     parser.add_argument("--inner-dim", type=int, default=3072, help="transformer width (default FLUX.1's 3072)")
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
                         help="compute dtype (default float32, the CPU's)")

@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = verbs.add_parser("benchmark", help="time and memory per stage, both models, steps 1/2/4/8")
     _common(b)
     b.add_argument("--out", type=Path, default=Path("benchmark"), help="folder for the record")
-    b.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4, 8], help="step counts to time")
+    b.add_argument("--steps", type=int, nargs="+", help="step counts to time (default: 1 2 4 8)")
     _set_options(b)
     pc = verbs.add_parser("precompute", help="every record chapters 4-6 read, into precomputed/")
     _common(pc)
@@ -164,8 +164,9 @@ def cmd_generate(a: argparse.Namespace) -> None:
     device = pick_device(a.device)
     paths = from_local(config, a.snapshot, a.gguf) if a.snapshot else None
     with _progress(1, config.model) as bar:
-        result = generate_many(load_pipeline(config, paths, device), [config],
-                               use_cache=not a.no_embedding_cache)[0]
+        use_cache = not a.no_embedding_cache
+        result = generate_many(load_pipeline(config, paths, device, use_cache=use_cache), [config],
+                               use_cache=use_cache)[0]
         bar.update()
     stop_if_interrupted()
     atomic_write(a.output, lambda p: result.image.save(p, format="PNG"))
@@ -206,7 +207,7 @@ def cmd_compare(a: argparse.Namespace) -> None:
 def cmd_benchmark(a: argparse.Namespace) -> None:
     from lib.pipelines.runs import benchmark_set, format_table
 
-    run = benchmark_set(a.miniature, steps=tuple(a.steps))
+    run = benchmark_set(a.miniature, steps=a.steps)
     check_output_folder(a.out)
     (record,) = _run_sets([run], a.out, a, _device(a))
     print(("miniature models (random weights)\n" if a.miniature else "") + format_table(record.tables["benchmark"]))

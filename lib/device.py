@@ -193,12 +193,6 @@ def pick_dtype(device: torch.device, family: str, requested: str = "auto") -> to
     return torch.bfloat16 if mps_supports_bf16() else torch.float32
 
 
-def offload_allowed(device: torch.device) -> bool:
-    """diffusers' CPU offload moves weights to an accelerator per stage; on a CPU-only machine it raises.
-    (Whether it is worth it is `check_offload`'s question.)"""
-    return device.type in ("cuda", "mps")
-
-
 def check_offload(offload: str, device: torch.device, gguf: bool) -> None:
     """Refuse an offload mode that cannot work or cannot help here, with a DeviceError saying why and what to use."""
     from lib.config import OFFLOADS

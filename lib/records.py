@@ -30,21 +30,15 @@ _NUMBER = (int, float)
 
 # ---------------------------------------------------------------------------------------------- writing
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temp file in the same folder, give it normal permissions, then os.replace it over `path`.
+    """Write through a temp file in the same folder, then os.replace it over `path`.
 
-    (mkstemp's 0600 would otherwise survive the rename and hide the record from other users.)"""
+    The temp file is created by the writer itself (open(), PIL, safetensors), so it gets the umask's normal
+    permissions, which the rename keeps (mkstemp's 0600 would survive it and hide records from other users)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}{TEMP_MARK}{secrets.token_hex(4)}"
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -66,6 +60,8 @@ def remove_stale_temps(folder: Path) -> list[Path]:
 
 def repair_command(name: str, source: str | None, out: Path) -> str:
     """The command that rewrites record `name` from scratch into folder `out`."""
+    if source == "random-weights-full-size" or name.startswith("rehearsal-"):
+        return f"python -m lib rehearse --only {name.removeprefix('rehearsal-')} --out {out} --rerun"
     flag = " --miniature" if source == "miniature" else ""
     return f"python -m lib precompute{flag} --only {name} --out {out} --overwrite"
 
@@ -210,12 +206,13 @@ def _check_item(check: _Check, item: Any, index: int, source: str) -> None:
     check.kind(item.get("dtype"), str, f"{what}'s dtype")
     check.kind(item.get("seconds"), _NUMBER, f"{what}'s seconds")
     check.kind(item.get("peak_bytes"), int, f"{what}'s peak_bytes")
-    for s in check.kind(item.get("stages"), list, f"{what}'s stages"):
-        check.kind(s, dict, f"a stage of {what}")
-        check.kind(s.get("name"), str, f"a stage name of {what}")
-        check.kind(s.get("seconds"), _NUMBER, f"{what}'s {s['name']} seconds")
-        for key in ("peak_bytes", "weights_bytes"):
-            check.kind(s.get(key), int, f"{what}'s {s['name']} {key}")
+    for field_name in ("stages", "loads"):  # loads: optional (format-1 records have none)
+        for s in check.kind(item.get(field_name, []), list, f"{what}'s {field_name}"):
+            check.kind(s, dict, f"an entry of {what}'s {field_name}")
+            check.kind(s.get("name"), str, f"a name in {what}'s {field_name}")
+            check.kind(s.get("seconds"), _NUMBER, f"{what}'s {s['name']} seconds")
+            for key in ("peak_bytes", "weights_bytes"):
+                check.kind(s.get(key), int, f"{what}'s {s['name']} {key}")
     made = check.kind(item.get("made"), dict, f"{what}'s provenance (made)")
     check.kind(made.get("created"), str, f"{what}'s made.created")
     check.kind(made.get("device"), dict, f"{what}'s made.device")
@@ -340,8 +337,9 @@ def migrate(root: Path | str) -> list[Path]:
 def settings_differ(stored: dict[str, Any], planned: dict[str, Any]) -> list[str]:
     """What differs between a stored item and the planned one, as 'key: old -> new' (empty when they match).
 
-    Compared: the full config, the set's extra fields, the source, the build of the weights, and the
-    library version: an item made otherwise is not a result of this command."""
+    Compared: the full config, the set's extra fields, the source, the build of the weights, the library
+    version, and (when planned) the resolved dtype and device type: an item made otherwise is not a result of
+    this command, and must not sit next to its results in one comparison."""
     diffs = []
     for key, new in planned["config"].items():
         old = stored.get("config", {}).get(key)
@@ -356,6 +354,11 @@ def settings_differ(stored: dict[str, Any], planned: dict[str, Any]) -> list[str
             diffs.append(f"{key}: {made.get(key)!r} -> {planned.get(key)!r}")
     if made.get("versions", {}).get("lib") != planned.get("lib"):
         diffs.append(f"library version: {made.get('versions', {}).get('lib')!r} -> {planned.get('lib')!r}")
+    if "dtype" in planned and stored.get("dtype") != planned["dtype"]:
+        diffs.append(f"dtype: {stored.get('dtype')!r} -> {planned['dtype']!r}")
+    device = made.get("device", {}).get("device")
+    if "device" in planned and device != planned["device"]:
+        diffs.append(f"device: {device!r} -> {planned['device']!r}")
     return diffs
 
 

@@ -50,11 +50,20 @@ _FLUX_FILES = ("model_index.json", "scheduler/*", "text_encoder/*", "text_encode
                "vae/*")
 
 
+def snapshot_patterns(spec: ModelSpec, quantization: str = "none") -> tuple[str, ...] | None:
+    """The files of the diffusers repo a config needs (None: all of them); `hf download --include` fetches these,
+    and the cache lookup asks for these alone (huggingface_hub 2.x otherwise reports a snapshot fetched with
+    --include as incomplete, because it knows the repo's full file list)."""
+    if spec.family != "flux":
+        return None
+    return _FLUX_FILES + (("transformer/config.json",) if quantization != "none" else ("transformer/*",))
+
+
 def download_command(spec: ModelSpec, quantization: str = "none") -> str:
     """The exact steps that put this model's files into the cache: licence and login where the repo is gated,
     then the `hf download` command(s)."""
     if spec.family == "flux":
-        keep = _FLUX_FILES + (("transformer/config.json",) if quantization != "none" else ("transformer/*",))
+        keep = snapshot_patterns(spec, quantization)
         commands = [f"hf download {spec.repo_id} " + " ".join(f"--include '{k}'" for k in keep)]
         if quantization != "none":
             commands.append(f"hf download {spec.gguf_repo} {spec.quantizations[quantization]}")
@@ -143,7 +152,8 @@ def from_cache(config: DiffusionConfig) -> WeightPaths:
 
     spec, q = config.spec, config.quantization
     try:
-        snapshot = Path(snapshot_download(spec.repo_id, local_files_only=True, cache_dir=_cache_dir()))
+        snapshot = Path(snapshot_download(spec.repo_id, local_files_only=True, cache_dir=_cache_dir(),
+                                          allow_patterns=snapshot_patterns(spec, q)))
     except GatedRepoError as err:
         raise _fail(spec, q, f"{spec.repo_id} is gated and this account has no access") from err
     except (LocalEntryNotFoundError, OSError) as err:

@@ -71,16 +71,6 @@ def test_explicit_dtypes_that_cannot_work_raise(monkeypatch):
         dev.pick_dtype(torch.device("cpu"), "flux", "float16")
 
 
-def test_offload_only_where_an_accelerator_exists():
-    assert not dev.offload_allowed(torch.device("cpu"))
-    assert dev.offload_allowed(torch.device("mps")) and dev.offload_allowed(torch.device("cuda"))
-
-
-def test_mps_environment_is_only_touched_on_apple_silicon(monkeypatch):
-    monkeypatch.setattr(dev.sys, "platform", "linux")
-    assert dev.configure_mps_environment() is False
-
-
 def test_memory_probes_are_safe_on_the_cpu_build():
     cpu = torch.device("cpu")
     empty_cache(cpu)

@@ -50,7 +50,7 @@ def test_run_set_takes_provenance_from_the_loaded_pipeline(monkeypatch, tmp_path
     assert seen == [loads[0].device]  # once per load, with the device the pipeline is on
     made = record.item("x")["made"]
     assert made["device"]["chip"] == "probed from the loaded pipeline" and made["source"] == "miniature"
-    assert record.item("x")["load_seconds"] > 0
+    assert [load["name"] for load in record.item("x")["loads"]] == ["load_text_encoders", "load_denoiser"]
 
 
 def test_an_unavailable_device_is_refused_before_loading(tmp_path, capsys):
@@ -61,3 +61,14 @@ def test_an_unavailable_device_is_refused_before_loading(tmp_path, capsys):
     assert main(["compare", "--miniature", "--device", "cuda", "--out", str(tmp_path)]) == 2
     assert "not available" in capsys.readouterr().err
     assert not (tmp_path / "compare").exists()
+
+
+@pytest.mark.parametrize("ids", [[], ["a", "a"]])
+def test_a_set_with_no_items_or_a_repeated_id_is_refused(tmp_path, ids, miniatures):
+    import lib.pipelines.runs as runs
+    from lib.config import DiffusionConfig
+    from lib.errors import ConfigError
+
+    config = DiffusionConfig("sd3-medium", "a cat", miniature=True)
+    with pytest.raises(ConfigError, match="own id"):
+        runs.run_set(runs.RunSet("s", "d", [runs.RunItem(i, config) for i in ids]), tmp_path, "cpu", miniatures)

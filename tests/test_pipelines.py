@@ -175,3 +175,34 @@ def test_offload_on_cpu_and_a_mismatched_config_are_refused(mini):
     loaded = load_pipeline(_config("sd3-medium"), mini)
     with pytest.raises(ConfigError, match="drop_t5"):
         generate(loaded, _config("sd3-medium", drop_t5=True))
+
+
+def test_a_close_memory_plan_warns_visibly_and_offload_is_not_planned(mini, monkeypatch):
+    import lib.plan
+    from lib.pipelines.loading import MemoryWarning
+
+    calls = []
+    monkeypatch.setattr(lib.plan, "check_memory", lambda *a, **k: calls.append(k) or "needs about 15 GB: may swap")
+    with pytest.warns(MemoryWarning, match="may swap"):  # a UserWarning: shown by default, unlike ResourceWarning
+        load_pipeline(_config("flux-schnell"), mini)
+    assert calls == [{"text_cached": False}]  # the cache is not assumed unless the caller uses it
+
+
+def test_an_interrupted_staged_batch_delivers_the_images_already_denoised(mini, monkeypatch):
+    import lib.pipelines.stages as stages
+
+    monkeypatch.setenv("DME_EMBEDDING_CACHE", "off")
+    real, calls = stages._denoise, []
+
+    def denoise_then_interrupt(loaded, c, e):
+        calls.append(c.prompt)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(loaded, c, e)
+
+    monkeypatch.setattr(stages, "_denoise", denoise_then_interrupt)
+    c = _config("flux-schnell")
+    loaded, delivered = load_pipeline(c, mini), []
+    with pytest.raises(KeyboardInterrupt):
+        generate_many(loaded, [c, c.with_(prompt="a lighthouse")], on_result=lambda i, r: delivered.append(i))
+    assert delivered == [0] and loaded.pipe.transformer is None  # image 0 kept; transformer freed all the same

@@ -189,3 +189,19 @@ def test_reading_one_record_by_name_ignores_a_broken_record_elsewhere(tmp_path):
     assert find_record(tmp_path, "wanted").name == "wanted"
     with pytest.raises(RecordError, match="broken"):
         find_record(tmp_path, "broken")
+
+
+def test_resume_compares_the_resolved_dtype_and_device_too(tmp_path):
+    write_record(tmp_path)
+    base = {"config": {"seed": 42, "steps": 4}, "source": "miniature", "build": "test", "lib": "0.1.0"}
+    w = RecordWriter(tmp_path, "demo", "grey squares", "miniature")
+    assert [p["id"] for p in w.plan([{"id": i, **base, "dtype": "float32", "device": "cpu"} for i in "ab"])] == []
+    with pytest.raises(RecordError, match="dtype: 'float32' -> 'bfloat16'.*device: 'cpu' -> 'mps'"):
+        w.plan([{"id": i, **base, "dtype": "bfloat16", "device": "mps"} for i in "ab"])
+
+
+def test_a_rehearsal_record_names_the_rehearse_command(tmp_path):
+    write_record(tmp_path / "m", name="rehearsal-flux-staged", source="random-weights-full-size")
+    path = _edit(tmp_path / "m" / "rehearsal-flux-staged", lambda d: d.update(items=5))
+    with pytest.raises(RecordError, match="python -m lib rehearse --only flux-staged --out .* --rerun"):
+        load_record(path)

@@ -13,7 +13,7 @@ from lib.chapters.session import ChapterSession, item
 from lib.chapters.theory import SD3_MEDIUM_SHIFT, forward_passes, shifted_sigmas, text_encoders_gb
 from lib.chapters.views import per_step_seconds, stages
 from lib.config import PRESETS
-from lib.hardware import parameters
+from lib.hardware import REFERENCE_MAC_GB, parameters
 from lib.records import Record
 
 MIB = 2**20
@@ -47,10 +47,6 @@ def seed_facts(session: ChapterSession, prefix: str) -> dict[str, str]:
     """The seed(s) of each record the chapter shows, {prefix}-seed-<record name>, so captions name the seed used."""
     return {f"{prefix}-seed-{r.name}": ", ".join(str(s) for s in sorted({it["seed"] for it in r.items}))
             for r in session.records()}
-
-
-# The Mac the book measures memory against (lib.hardware.setups_figure draws its 16 GB line).
-REFERENCE_MAC_GB = 16
 
 
 def ch4_facts(session: ChapterSession) -> dict[str, str]:

@@ -2,6 +2,9 @@
 
 The real SD3/FLUX snapshots ship CLIP BPE tokenizers (vocab.json + merges.txt) and a T5 sentencepiece
 unigram tokenizer. We build small ones of the same kinds so the pipelines run the same tokenization code.
+Given a `vocab_size`, the same tokenizers are padded to the real vocabularies' sizes (CLIP 49408 ids, T5
+32000 pieces) with filler entries, for the full-size rehearsal (`lib.rehearsal`): the learned part, and so
+the miniature's files, stay as they are.
 """
 
 from __future__ import annotations
@@ -60,8 +63,23 @@ def _clip_merges(words: list[str], n_merges: int) -> list[tuple[str, str]]:
     return merges
 
 
-def write_clip_tokenizer(out_dir: Path) -> Path:
-    """Save a CLIPTokenizer whose byte-level alphabet covers any text (no <unk>), CLIP's 77-token context."""
+def _filler_merges(alphabet: list[str], tokens: set[str], n: int) -> list[tuple[str, str]]:
+    """`n` more valid merges, each joining two alphabet symbols into a token not yet in `tokens` (ranked last)."""
+    out: list[tuple[str, str]] = []
+    for a in alphabet:
+        for b in alphabet:
+            if len(out) == n:
+                return out
+            if a + b not in tokens:
+                out.append((a, b))
+    raise ValueError(f"cannot add {n} filler merges: only {len(out)} byte pairs are free")
+
+
+def write_clip_tokenizer(out_dir: Path, vocab_size: int | None = None) -> Path:
+    """Save a CLIPTokenizer whose byte-level alphabet covers any text (no <unk>), CLIP's 77-token context.
+
+    `vocab_size` (e.g. CLIP's 49408): pad the learned merges with filler merges until the vocabulary has
+    that many ids, the two special tokens last as in CLIP (49406, 49407); None: the miniature's vocabulary."""
     import re
 
     from tokenizers.pre_tokenizers import ByteLevel
@@ -72,6 +90,10 @@ def write_clip_tokenizer(out_dir: Path) -> Path:
     words = [w for s in CORPUS for w in re.findall(r"[a-z]+", s)]
     merges = _clip_merges(words, N_CLIP_MERGES)
     tokens = alphabet + [c + "</w>" for c in alphabet] + ["".join(m) for m in merges]
+    if vocab_size is not None:
+        fillers = _filler_merges(alphabet, set(tokens), vocab_size - 2 - len(set(tokens)))
+        merges += fillers
+        tokens += ["".join(m) for m in fillers]
     vocab: dict[str, int] = {}
     for tok in tokens + [CLIP_BOS, CLIP_EOS]:
         vocab.setdefault(tok, len(vocab))
@@ -94,11 +116,29 @@ def clip_vocab_size() -> int:
 T5_VOCAB = 300  # sentencepiece pieces, before T5's <extra_id_*> sentinels
 
 
-def write_t5_tokenizer(out_dir: Path, extra_ids: int = 0) -> Path:
+def _filler_pieces(taken: set[str], n: int, below: float) -> list[tuple[str, float]]:
+    """`n` more unigram pieces (lowercase letter pairs and triples, with and without the word-start mark),
+    not in `taken`, each scored below `below` so that learned pieces win wherever they apply."""
+    import itertools
+    import string
+
+    out: list[tuple[str, float]] = []
+    for length in (2, 3):
+        for letters in itertools.product(string.ascii_lowercase, repeat=length):
+            for piece in ("\u2581" + "".join(letters), "".join(letters)):
+                if len(out) == n:
+                    return out
+                if piece not in taken:
+                    out.append((piece, below - 1.0 - len(out) * 1e-4))
+    raise ValueError(f"cannot add {n} filler pieces: only {len(out)} are free")
+
+
+def write_t5_tokenizer(out_dir: Path, extra_ids: int = 0, vocab_size: int | None = None) -> Path:
     """Save a T5 tokenizer: a sentencepiece unigram model (Kudo 2018) with T5's ids pad=0, eos=1, unk=2.
 
     Its normalizer lowercases (sentencepiece's nmt_nfkc_cf rule): trained on lowercase text, capitals
-    would otherwise map to <unk>."""
+    would otherwise map to <unk>. `vocab_size` (e.g. T5's 32000 pieces, before the `extra_ids`
+    sentinels): pad the learned pieces with low-scored filler pieces to that size; None: as learned."""
     import sentencepiece as spm
     from sentencepiece import sentencepiece_model_pb2
     from transformers import T5Tokenizer
@@ -122,6 +162,8 @@ def write_t5_tokenizer(out_dir: Path, extra_ids: int = 0) -> Path:
     )
     proc = spm.SentencePieceProcessor(model_proto=model.getvalue())
     pieces = [(proc.id_to_piece(i), proc.get_score(i)) for i in range(proc.get_piece_size())]
+    if vocab_size is not None:
+        pieces += _filler_pieces({p for p, _ in pieces}, vocab_size - len(pieces), min(sc for _, sc in pieces))
     proto = sentencepiece_model_pb2.ModelProto.FromString(model.getvalue())
     # The precompiled charsmap is how real T5 tokenizers carry their normalizer; transformers keeps it
     # through save_pretrained/from_pretrained (a plain tokenizers normalizer set afterwards is dropped).

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -43,6 +44,7 @@ def cache_key(model: str, build: str, encoders: tuple[str, ...], prompt: str, ma
 
 def load(key: str, device: torch.device) -> dict[str, torch.Tensor] | None:
     """The cached embeddings for `key` on `device`, or None (missing, disabled, or unreadable: then removed)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     folder = cache_dir()
@@ -50,10 +52,11 @@ def load(key: str, device: torch.device) -> dict[str, torch.Tensor] | None:
         return None
     path = folder / f"{key}.safetensors"
     try:
-        return load_file(str(path), device=str(device))
-    except Exception:  # a truncated or foreign file: drop it and encode again
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError):  # a truncated or foreign file: drop it and encode again
         path.unlink(missing_ok=True)
         return None
+    return {k: v.to(device) for k, v in tensors.items()}
 
 
 def save(key: str, embeds: dict[str, torch.Tensor]) -> Path | None:
@@ -67,7 +70,12 @@ def save(key: str, embeds: dict[str, torch.Tensor]) -> Path | None:
         return None
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in embeds.items()}
     path = folder / f"{key}.safetensors"
-    atomic_write(path, lambda p: save_file(tensors, str(p)))
+    try:
+        atomic_write(path, lambda p: save_file(tensors, str(p)))
+    except OSError as err:  # the cache is a convenience: a read-only or full disk must not stop the run
+        warnings.warn(f"could not cache prompt embeddings in {folder} ({err}); set {CACHE_ENV} to a writable "
+                      f"folder, or {CACHE_ENV}=off", UserWarning, stacklevel=2)
+        return None
     return path
 
 
@@ -85,7 +93,10 @@ def clear() -> int:
     folder = cache_dir()
     if folder is None or not folder.is_dir():
         return 0
+    from lib.records import remove_stale_temps
+
     files = list(folder.glob("*.safetensors"))
     for f in files:
         f.unlink()
+    remove_stale_temps(folder)  # left by a write that was killed
     return len(files)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -25,7 +25,6 @@ from lib.memory import PeakMemory, Stopwatch, empty_cache, module_bytes
 from lib.weights import WeightPaths, download_command, resolve_weights
 
 TEXT_ENCODERS = {"sd3": ("text_encoder", "text_encoder_2", "text_encoder_3"), "flux": ("text_encoder", "text_encoder_2")}
-TOKENIZERS = {"sd3": ("tokenizer", "tokenizer_2", "tokenizer_3"), "flux": ("tokenizer", "tokenizer_2")}
 DENOISER = ("transformer", "vae")
 # Fields that fix what is loaded; a config differing in these needs a new load_pipeline call.
 LOAD_FIELDS = ("model", "dtype", "quantization", "offload", "drop_t5", "miniature", "staged")
@@ -90,10 +89,6 @@ class LoadedPipeline:
     def text_encoders_loaded(self) -> bool:
         """True when every text encoder the config uses is in memory."""
         return all(getattr(self.pipe, n, None) is not None for n in self.text_encoder_names)
-
-    def denoiser_loaded(self) -> bool:
-        """True when the transformer and the VAE are in memory."""
-        return all(getattr(self.pipe, n, None) is not None for n in DENOISER)
 
     def _measured_load(self, name: str, load: Callable[[], dict[str, object]]) -> None:
         with Stopwatch(self.device) as clock, PeakMemory(self.device) as peak:
@@ -217,22 +212,32 @@ def prompt_key(config: DiffusionConfig, build: str, dtype: torch.dtype) -> str:
                                 config.max_sequence_length, uses_cfg(config), dtype)
 
 
+def text_build(weights: WeightPaths) -> str:
+    """The build of the text encoders alone: the transformer's GGUF file does not change a prompt's embeddings."""
+    return weights_build(replace(weights, gguf=None))
+
+
 def _embeddings_cached(config: DiffusionConfig, weights: WeightPaths, dtype: torch.dtype) -> bool:
     """True when this config's prompt embeddings are in the disk cache (its text stage will load nothing)."""
     from lib.pipelines import embeddings
 
     folder = embeddings.cache_dir()
-    key = prompt_key(config, weights_build(weights), dtype)
+    key = prompt_key(config, text_build(weights), dtype)
     return folder is not None and (folder / f"{key}.safetensors").is_file()
 
 
-def load_pipeline(config: DiffusionConfig, paths: object | None = None,
-                  device: str | torch.device | None = None) -> LoadedPipeline:
+class MemoryWarning(UserWarning):
+    """The planned peak is close to this machine's memory (lib.plan.check_memory): the run may swap or fail."""
+
+
+def load_pipeline(config: DiffusionConfig, paths: object | None = None, device: str | torch.device | None = None,
+                  use_cache: bool = False, batch: list[DiffusionConfig] | None = None) -> LoadedPipeline:
     """Resolve weights, pick device and dtype, and prepare the model's pipeline for `config`.
 
     Staged: only tokenizers and scheduler now; the stages load and free the models. Unstaged: every
     component now, as a plain diffusers pipeline. `device` is a name for `pick_device` (None: the best
-    available) or an already resolved torch.device."""
+    available) or an already resolved torch.device. The memory pre-check plans for the text encoders unless
+    `use_cache` and every prompt of `batch` (default: the config's) is in the embedding cache."""
     from lib.plan import check_memory
 
     weights = resolve_weights(config, paths)
@@ -242,11 +247,13 @@ def load_pipeline(config: DiffusionConfig, paths: object | None = None,
     if config.offload != "none" and config.staged:
         raise ConfigError(f"offload {config.offload!r} moves a whole loaded pipeline between devices; use it with "
                           "staged=False (--unstaged), or keep the default staged execution, which frees instead")
-    # Before any load: the planned peak against this machine's memory (a Mac: Metal's working set).
-    cached = config.staged and _embeddings_cached(config, weights, dtype)
-    warning = check_memory(config, dev, dtype, text_cached=cached)
-    if warning:
-        warnings.warn(warning, ResourceWarning, stacklevel=2)
+    # Before any load: the planned peak against this machine's memory (a Mac: Metal's working set). Offloading
+    # moves components between devices in ways the plan does not model, so it is not checked.
+    if config.offload == "none":
+        cached = config.staged and use_cache and all(_embeddings_cached(c, weights, dtype) for c in batch or [config])
+        warning = check_memory(config, dev, dtype, text_cached=cached)
+        if warning:
+            warnings.warn(warning, MemoryWarning, stacklevel=2)
     heavy = TEXT_ENCODERS[config.spec.family] + DENOISER
     if config.staged:
         skip = {n: None for n in heavy}

@@ -27,6 +27,7 @@ from lib.records import Record, RecordWriter
 from lib.weights import WeightPaths, resolve_weights
 
 SWEEP_PROMPT = "spatial"
+FLUX_GGUF = PRESETS["flux-schnell"].default_quantization
 SD3_GUIDANCE_SWEEP = (1.0, 3.0, 5.0, 7.0, 9.0)
 SD3_STEP_SWEEP = (4, 8, 16, 28)
 BENCHMARK_STEPS = (1, 2, 4, 8)
@@ -59,11 +60,13 @@ class RunSet:
     use_cache: bool = False
 
 
-def _planned(item: RunItem, weights: WeightPaths) -> dict[str, Any]:
+def _planned(item: RunItem, weights: WeightPaths, device: Any) -> dict[str, Any]:
     from lib import __version__
+    from lib.device import pick_dtype
 
+    dtype = str(pick_dtype(device, item.config.spec.family, item.config.dtype)).replace("torch.", "")
     return {"id": item.id, "config": item.config.to_dict(), "extra": item.extra, "source": weights.source,
-            "build": weights_build(weights), "lib": __version__}
+            "build": weights_build(weights), "lib": __version__, "dtype": dtype, "device": device.type}
 
 
 def _stage_json(s) -> dict[str, Any]:
@@ -102,12 +105,16 @@ def run_set(run: RunSet, out: Path, device: Any = None, paths: object | None = N
     from lib.device import pick_device
 
     device = device if hasattr(device, "type") else pick_device(device)
+    ids = [i.id for i in run.items]
+    if not ids or len(set(ids)) < len(ids):
+        raise ConfigError(f"set {run.name} has {'no items' if not ids else 'an item id twice'} (ids: "
+                          f"{', '.join(ids) or 'none'}); give each image of a set its own id, e.g. one step count once")
     groups = [(g, resolve_weights(g[0].config, paths)) for g in _groups(run)]
     sources = {w.source for _, w in groups}
     if len(sources) > 1:
         raise ConfigError(f"set {run.name} mixes sources {sorted(sources)}; a record holds one source")
     writer = RecordWriter(out, run.name, run.description, sources.pop(), overwrite)
-    pending = {p["id"] for p in writer.plan([_planned(i, w) for g, w in groups for i in g])}
+    pending = {p["id"] for p in writer.plan([_planned(i, w, device) for g, w in groups for i in g])}
     for _ in range(len(run.items) - len(pending)):
         if tick:
             tick()
@@ -115,7 +122,8 @@ def run_set(run: RunSet, out: Path, device: Any = None, paths: object | None = N
         todo = [i for i in group if i.id in pending]
         if not todo:
             continue
-        loaded = load_pipeline(todo[0].config, weights, device)
+        loaded = load_pipeline(todo[0].config, weights, device, use_cache=run.use_cache,
+                               batch=[i.config for i in todo])
         made = {"source": weights.source, "build": loaded.build, "device": device_info(loaded.device),
                 "versions": versions()}
 
@@ -174,13 +182,15 @@ def _write_benchmark_table(writer: RecordWriter) -> None:
 
 def compare_set(miniature: bool, seed: int = 42) -> RunSet:
     """Both models on the five prompts with one seed (chapter 6), with side-by-side PNGs and a grid."""
-    return RunSet("compare", "SD3 Medium and FLUX.1-schnell (GGUF Q4_K_S) on the prompt bank, same seed",
+    return RunSet("compare", f"SD3 Medium and FLUX.1-schnell (GGUF {FLUX_GGUF}) on the prompt bank, same seed",
                   _bank("sd3-medium", miniature, seed, "sd3-") + _bank("flux-schnell", miniature, seed, "flux-"),
                   finish=write_comparison)
 
 
-def benchmark_set(miniature: bool, seed: int = 42, steps: tuple[int, ...] = BENCHMARK_STEPS) -> RunSet:
-    """Both models at several step counts on one prompt: time and memory per stage, and their table."""
+def benchmark_set(miniature: bool, seed: int = 42, steps: tuple[int, ...] | None = None) -> RunSet:
+    """Both models at several step counts (default BENCHMARK_STEPS) on one prompt: time and memory per stage,
+    and their table."""
+    steps = tuple(steps or BENCHMARK_STEPS)
     items = [RunItem(f"{m}-{n}", _cfg(m, SWEEP_PROMPT, miniature, seed, steps=n), {"steps": n})
              for m in ("sd3-medium", "flux-schnell") for n in steps]
     return RunSet("benchmark", f"both models at steps {', '.join(map(str, steps))}", items,
@@ -205,7 +215,8 @@ def precompute_sets(miniature: bool, seed: int = 42) -> list[RunSet]:
                 for g in SD3_GUIDANCE_SWEEP]),
         RunSet("sd3-step-sweep", "SD3 Medium at several step counts, one prompt and seed",
                [RunItem(f"s{n}", _cfg(sd3, p, miniature, seed, steps=n), {"steps": n}) for n in SD3_STEP_SWEEP]),
-        RunSet("flux-prompts", "FLUX.1-schnell, GGUF Q4_K_S transformer, on the prompt bank", _bank(flux, miniature, seed)),
+        RunSet("flux-prompts", f"FLUX.1-schnell, GGUF {FLUX_GGUF} transformer, on the prompt bank",
+               _bank(flux, miniature, seed)),
         RunSet("flux-step-sweep", "FLUX.1-schnell at 1, 2, 4 and 8 steps, one prompt and seed",
                [RunItem(f"s{n}", _cfg(flux, p, miniature, seed, steps=n), {"steps": n}) for n in BENCHMARK_STEPS]),
         RunSet("flux-staged-vs-unstaged", "FLUX.1-schnell staged vs unstaged", two(flux)),

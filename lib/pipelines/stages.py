@@ -20,11 +20,11 @@ from PIL import Image
 
 from lib.config import DiffusionConfig
 from lib.device import explain_mps_error
-from lib.errors import ConfigError, OutputError
+from lib.errors import OutputError
 from lib.memory import PeakMemory, Stopwatch
 from lib.pipelines import embeddings
 from lib.pipelines.loading import (LoadedPipeline, StageRecord, check_compatible, component_class, prompt_key,
-                                   uses_cfg)
+                                   text_build, uses_cfg)
 
 STAGES = ("text_encoding", "denoising", "vae_decode")
 
@@ -72,7 +72,7 @@ def _transformer_config_only(loaded: LoadedPipeline):
     T5 is dropped (diffusers 0.42, pipeline_stable_diffusion_3.py `_get_t5_prompt_embeds`); in a staged
     text stage the transformer is deliberately not loaded, so it gets a stand-in holding the config alone."""
     pipe = loaded.pipe
-    if getattr(pipe, "transformer", None) is not None:
+    if getattr(pipe, "transformer", None) is not None or not (loaded.config.spec.family == "sd3" and loaded.config.drop_t5):
         yield
         return
     cls = component_class(loaded.weights, "transformer")
@@ -135,13 +135,15 @@ def _text_stage(loaded: LoadedPipeline, configs: list[DiffusionConfig], use_cach
     """Embeddings and a text_encoding record per config: from the cache where possible, else encoded."""
     embeds: list[dict[str, torch.Tensor] | None] = [None] * len(configs)
     records: list[StageRecord | None] = [None] * len(configs)
-    keys = [prompt_key(c, loaded.build, loaded.dtype) for c in configs] if use_cache else []
+    keys = [prompt_key(c, text_build(loaded.weights), loaded.dtype) for c in configs] if use_cache else []
     for i, key in enumerate(keys):
         embeds[i], rec = _measure(loaded, "text_encoding", lambda key=key: embeddings.load(key, loaded.device),
                                   cached=True)
         records[i] = rec if embeds[i] is not None else None
     todo = [i for i, e in enumerate(embeds) if e is None]
     if todo:
+        if loaded.config.staged:
+            loaded.free_transformer()  # e.g. left by an interrupted batch: never next to the text encoders
         loaded.load_text_encoders()
     for i in todo:
         embeds[i], records[i] = _measure(loaded, "text_encoding", lambda c=configs[i]: _encode(loaded, c))
@@ -179,11 +181,14 @@ def generate_many(loaded: LoadedPipeline, configs: list[DiffusionConfig],
             on_result(i, results[-1])  # e.g. store it now, so an interrupted run resumes after it
 
     if staged:
-        denoised = [_measure(loaded, "denoising", lambda c=c, e=e: _denoise(loaded, c, e))
-                    for c, e in zip(configs, embeds)]
-        loaded.free_transformer()  # decoding needs only the VAE
-        for i, (latents, rec) in enumerate(denoised):
-            finish(i, latents, rec)
+        denoised = []
+        try:
+            for c, e in zip(configs, embeds):
+                denoised.append(_measure(loaded, "denoising", lambda c=c, e=e: _denoise(loaded, c, e)))
+        finally:  # also when interrupted: the latents already made are decoded and delivered, not lost
+            loaded.free_transformer()  # decoding needs only the VAE
+            for i, (latents, rec) in enumerate(denoised):
+                finish(i, latents, rec)
     else:
         for i, (c, e) in enumerate(zip(configs, embeds)):
             latents, rec = _measure(loaded, "denoising", lambda: _denoise(loaded, c, e))
