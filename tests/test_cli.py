@@ -145,13 +145,16 @@ def test_precompute_resumes_without_redoing_items_or_rewriting_their_provenance(
     assert [i["config"]["steps"] for i in first.items] == [1, 2, 4, 8]
     path = first.path
     data = json.loads(path.read_text())
-    data["items"][0]["made"]["device"].update(chip="Apple M2", device="mps")  # as if a Mac had made it
+    data["items"][0]["made"]["device"].update(chip="Another CPU")  # as if another machine had made it
     data["complete"] = False  # and the run had been interrupted there
     path.write_text(json.dumps(data))
     assert main(argv) == 0
     again = load_record(tmp_path / "flux-step-sweep")
     assert [i["seconds"] for i in again.items] == [i["seconds"] for i in first.items]  # skipped, not rerun
-    assert again.items[0]["made"]["device"]["chip"] == "Apple M2"  # provenance stays as made
+    assert again.items[0]["made"]["device"]["chip"] == "Another CPU"  # provenance stays as made
     assert again.items[1]["made"] == first.items[1]["made"]
     assert again.complete
+    data["items"][0]["made"]["device"]["device"] = "mps"  # made on a Mac's GPU: not a result of this CPU run
+    path.write_text(json.dumps(data))
+    assert main(argv) == 2
     assert main(["precompute", "--miniature", "--out", str(tmp_path), "--only", "nope"]) == 2
