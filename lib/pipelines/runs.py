@@ -119,20 +119,20 @@ def run_set(run: RunSet, out: Path, device: Any = None, paths: object | None = N
         if tick:
             tick()
     for group, weights in groups:
-        todo = [i for i in group if i.id in pending]
-        if not todo:
+        to_make = [i for i in group if i.id in pending]
+        if not to_make:
             continue
-        loaded = load_pipeline(todo[0].config, weights, device, use_cache=run.use_cache,
-                               batch=[i.config for i in todo])
+        loaded = load_pipeline(to_make[0].config, weights, device, use_cache=run.use_cache,
+                               batch=[i.config for i in to_make])
         made = {"source": weights.source, "build": loaded.build, "device": device_info(loaded.device),
                 "versions": versions()}
 
         def store(index: int, result: GenerationResult) -> None:
-            writer.add(item_record(todo[index], result, made), result.image)
+            writer.add(item_record(to_make[index], result, made), result.image)
             if tick:
                 tick()
 
-        generate_many(loaded, [i.config for i in todo], on_result=store, use_cache=run.use_cache)
+        generate_many(loaded, [i.config for i in to_make], on_result=store, use_cache=run.use_cache)
         del loaded
         empty_cache(device)  # one model at a time: free this one before the next loads
     if run.finish is not None:

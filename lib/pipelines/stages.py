@@ -140,12 +140,12 @@ def _text_stage(loaded: LoadedPipeline, configs: list[DiffusionConfig], use_cach
         embeds[i], rec = _measure(loaded, "text_encoding", lambda key=key: embeddings.load(key, loaded.device),
                                   cached=True)
         records[i] = rec if embeds[i] is not None else None
-    todo = [i for i, e in enumerate(embeds) if e is None]
-    if todo:
+    to_encode = [i for i, e in enumerate(embeds) if e is None]
+    if to_encode:
         if loaded.config.staged:
             loaded.free_transformer()  # e.g. left by an interrupted batch: never next to the text encoders
         loaded.load_text_encoders()
-    for i in todo:
+    for i in to_encode:
         embeds[i], records[i] = _measure(loaded, "text_encoding", lambda c=configs[i]: _encode(loaded, c))
         if use_cache:
             embeddings.save(keys[i], embeds[i])
