@@ -124,14 +124,13 @@ def _spawn(conf: Configuration, root: Path, out: Path, overwrite: bool) -> tuple
 # ------------------------------------------------------------------------------------------- summary
 
 def stage_rows(record_folder: Path) -> list[dict[str, Any]]:
-    """Loads then stages of a record's item: name, seconds, peak GB, weights GB (cached marks an embedding read)."""
-    data = json.loads((record_folder / "record.json").read_text())
-    item = data["items"][0]
-    rows = []
-    for s in item.get("loads", []) + item["stages"]:
-        rows.append({"stage": s["name"] + (" (cached)" if s.get("cached") else ""), "seconds": s["seconds"],
-                     "peak_gb": s["peak_bytes"] / 1e9, "weights_gb": s["weights_bytes"] / 1e9})
-    return rows
+    """Loads and stages of a record's item in the order they ran (`lib.chapters.rehearsal.steps`, which the book
+    shows): name, seconds, peak GB, weights GB; the record is validated on the way."""
+    from lib.chapters.rehearsal import steps
+    from lib.records import load_record
+
+    return [{"stage": s["step"], "seconds": s["seconds"], "peak_gb": s["peak (GB)"], "weights_gb": s["weights (GB)"]}
+            for s in steps(load_record(record_folder))]
 
 
 def format_summary(results: list[dict[str, Any]]) -> str:
@@ -225,6 +224,9 @@ def rehearse(root: Path, out: Path, only: list[str] | None = None, build_only: b
     total = time.perf_counter() - start
     print("\n" + format_summary(results))
     print(f"\ntotal {total / 60:.1f} min (budget 40 min); records in {out}")
+    from lib.chapters.rehearsal import budget_lines, rehearsal_records
+
+    print("\nmemory budgets (process peak):\n  " + "\n  ".join(budget_lines(rehearsal_records(out))))
     summary = root / "summary.json"
     summary.write_text(json.dumps({"total_seconds": total, "out": str(out), "results": results}, indent=1))
     return results
