@@ -3,7 +3,7 @@
 Why a renderer of our own: in a kernel, plotly emits only `application/vnd.plotly.v1+json`, which
 myst-nb cannot render, so figures vanish from the built book. In a book build (and under nbval) we emit
 `text/html` made with `plotly.io.to_html(include_plotlyjs=False)`; the one copy of plotly.js is served by
-the build (`lib.sphinx_assets`), never from a CDN. In an interactive Jupyter session, where no page has
+the build (`lib.tools.sphinx_assets`), never from a CDN. In an interactive Jupyter session, where no page has
 plotly.js, we emit the plotly mimetype that JupyterLab renders. Both are never emitted together: myst-nb
 warns on every mime type it cannot render, and the build treats warnings as errors.
 """
@@ -20,10 +20,12 @@ import plotly.io as pio
 from plotly.io.base_renderers import MimetypeRenderer
 
 RENDERER = "book"
-# Interactive but quiet: no plotly logo, no link to the plotly cloud.
+# Interactive but quiet: no plotly logo, no link to the plotly cloud; redrawn when the page width changes.
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+# Room above the plot for plotly's mode bar (about 30 px tall), so no title or legend sits under it.
+MIN_TOP_MARGIN = 40
 _LABEL = re.compile(r"^[a-z][a-z0-9-]*$")
-# Set by lib.sphinx_assets when Sphinx starts (the kernels inherit it) and by the tests' conftest.
+# Set by lib.tools.sphinx_assets when Sphinx starts (the kernels inherit it) and by the tests' conftest.
 BUILD_ENV = "DME_BOOK_BUILD"
 
 
@@ -48,15 +50,30 @@ def _div_id(fig_json: dict, label: str | None) -> str:
     return f"plotly-{digest[:12]}"
 
 
+def page_layout(layout: dict) -> dict:
+    """A figure's layout as the book shows it: as wide as the page (no fixed width, which would clip it on a
+    phone) and at least MIN_TOP_MARGIN px above the plot for the mode bar."""
+    layout = {k: v for k, v in layout.items() if k != "width"}
+    margin = dict(layout.get("margin") or {})
+    if margin.get("t", MIN_TOP_MARGIN) < MIN_TOP_MARGIN:  # plotly's default top margin is 100 px
+        margin["t"] = MIN_TOP_MARGIN
+        layout["margin"] = margin
+    return layout
+
+
 def plotly_html(fig: Any, label: str | None = None) -> str:
-    """The HTML fragment of a plotly figure, without plotly.js, with a stable div id."""
+    """The HTML fragment of a plotly figure, without plotly.js, with a stable div id; an animated figure
+    waits for its play button (plotly's `auto_play` would start it on load)."""
     fig_json = fig if isinstance(fig, dict) else fig.to_plotly_json()
+    div_id = _div_id(fig_json, label)
+    fig_json = {**fig_json, "layout": page_layout(fig_json.get("layout", {}))}
     return pio.to_html(
         fig_json,
         include_plotlyjs=False,
         full_html=False,
-        div_id=_div_id(fig_json, label),
+        div_id=div_id,
         config=PLOTLY_CONFIG,
+        auto_play=False,
         validate=False,
     )
 

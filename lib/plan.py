@@ -5,9 +5,9 @@ architecture on the meta device (`lib.architectures.params`, as chapter 2 explai
 weight of the compute dtype; a GGUF transformer at its published file size (`lib.registry`), since its
 weights stay quantized in memory. On top of the largest stage comes OVERHEAD_BYTES, a stated allowance.
 
-Stages follow `lib.pipelines.loading`: staged execution loads the text encoders, frees them, then loads the
-transformer and VAE, so its peak is the larger stage; unstaged loads everything at once (the sum); with the
-text embeddings cached, a staged run never loads the text encoders (the denoising stage alone).
+Stages follow `lib.pipelines.loading`: staged execution loads the text encoders, frees them, loads the
+transformer, frees it, then loads the VAE, so its peak is the largest stage; unstaged loads everything at once
+(the sum); with the text embeddings cached, a staged run never loads the text encoders.
 """
 
 from __future__ import annotations
@@ -75,40 +75,43 @@ def gguf_bytes(spec: ModelSpec, file_type: str) -> tuple[int, bool]:
     return gguf_file_bytes(flux_schnell_named_shapes("bfl"), file_type), False
 
 
-def stage_bytes(config: DiffusionConfig, dtype: "torch.dtype | str") -> tuple[int, int]:
-    """(text encoders, transformer + VAE): weight bytes of a real-weights config's two stages in `dtype`."""
+def stage_bytes(config: DiffusionConfig, dtype: "torch.dtype | str") -> tuple[int, int, int]:
+    """(text encoders, transformer, VAE): weight bytes of a real-weights config's three stages in `dtype`."""
     from lib.architectures.params import model_params
     from lib.architectures.specs import MODELS
 
     if config.miniature:
         raise ConfigError(f"no weight plan for miniature models ({MINIATURE_NOTE}); check_memory skips them")
     counts = model_params(config.spec.architecture)
-    text = denoise = 0
+    text = denoise = vae = 0
     for c in MODELS[config.spec.architecture].components:
         if c.role == "text encoder":
             if not (config.drop_t5 and c.name == "T5-XXL"):
                 text += weight_bytes(c.cls, c.config, counts[c.name], dtype)
         elif c.role == "denoiser" and config.quantization != "none":
             denoise += gguf_bytes(config.spec, config.quantization)[0]  # stays quantized in memory
-        else:
+        elif c.role == "denoiser":
             denoise += weight_bytes(c.cls, c.config, counts[c.name], dtype)
-    return text, denoise
+        else:
+            vae += weight_bytes(c.cls, c.config, counts[c.name], dtype)
+    return text, denoise, vae
 
 
 def planned_peak_bytes(config: DiffusionConfig, dtype: "torch.dtype | str", staged: bool, text_cached: bool) -> int:
     """Planned peak memory of a run: the weights resident at its fullest moment, plus OVERHEAD_BYTES.
 
-    Staged: the larger of the two stages; unstaged: both (everything loads at once, cached embeddings or not);
-    staged with the text embeddings cached: the denoising stage only. Miniature configs: the overhead alone."""
+    Staged: the largest of the three stages; unstaged: all of them (everything loads at once, cached embeddings
+    or not); staged with the text embeddings cached: the transformer or the VAE. Miniature configs: the
+    overhead alone."""
     if config.miniature:
         return OVERHEAD_BYTES
-    text, denoise = stage_bytes(config, dtype)
+    text, denoise, vae = stage_bytes(config, dtype)
     if not staged:
-        weights = text + denoise
+        weights = text + denoise + vae
     elif text_cached:
-        weights = denoise
+        weights = max(denoise, vae)
     else:
-        weights = max(text, denoise)
+        weights = max(text, denoise, vae)
     return weights + OVERHEAD_BYTES
 
 

@@ -62,16 +62,29 @@ def run_study(prompt: str, seed: int = 0, steps: int | None = None, types: tuple
               paths: Any = None) -> tuple[Any, dict[str, Any], Any]:
     """Measure every type on the miniature FLUX (steps: the preset's unless given); returns (table as a
     DataFrame, {qtype: image}, unquantized image)."""
+    from lib.miniature import ensure_miniatures
+    from transformers.utils import logging as tlog
+
+    # FluxPipeline makes transformers look up CLIPImageProcessor, which warns once (on stderr, into the
+    # chapter's output) that it falls back to its PIL version without torchvision; the study never uses it.
+    verbosity = tlog.get_verbosity()
+    tlog.set_verbosity_error()
+    try:
+        return _measure(prompt, seed, steps, types, paths or ensure_miniatures())
+    finally:
+        tlog.set_verbosity(verbosity)
+
+
+def _measure(prompt: str, seed: int, steps: int | None, types: tuple[str, ...], paths: Any):
+    """run_study's work: the unquantized image, then each type's file, error and image."""
     import pandas as pd
 
     from lib.config import DiffusionConfig
     from lib.gguf import BITS_PER_WEIGHT, load_flux_transformer_gguf
     from lib.gguf.measure import weight_error
     from lib.gguf.writer import dequantized_state
-    from lib.miniature import ensure_miniatures
     from lib.pipelines import generate, load_pipeline
 
-    paths = paths or ensure_miniatures()
     # Unstaged: the text encoders stay loaded while only the transformer is swapped for each GGUF file.
     base = DiffusionConfig(MODEL, prompt, steps=steps, seed=seed, miniature=True, quantization="none",
                            staged=False)
@@ -121,17 +134,39 @@ def study_table(df: Any) -> Any:
     return out
 
 
+def _label_positions(df: Any, key: str) -> list[str]:
+    """Point labels above the points, except the lower of two types with the same bits per weight (Q4_K and
+    Q4_0), whose label goes to its left so the two do not overlap, and the right-most, labelled to its left."""
+    out = []
+    for q, bits in df["bits_per_weight"].items():
+        same = df.loc[df["bits_per_weight"] == bits, key]
+        if len(same) > 1 and df.loc[q, key] < same.max():
+            out.append("middle left")
+        else:  # the right-most label goes left of its point, inside the plot
+            out.append("top left" if bits == df["bits_per_weight"].max() else "top right")
+    return out
+
+
 def study_figure(df: Any) -> Any:
-    """Weight error and image difference against bits per weight (log scale): what each bit buys."""
+    """Weight error and image difference against bits per weight (log y): what each bit buys."""
+    import math
+
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("weight error (relative RMS)", "image difference (mean |Δ| of 0-255 pixels)"))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("weight error (rel. RMS)",
+                                                        "image difference (0-255)"))
     for col, key in ((1, "weight_rel_rms"), (2, "pixel_mad")):
-        fig.add_trace(go.Scatter(x=df["bits_per_weight"], y=df[key], mode="markers+text+lines", text=list(df.index),
-                                 textposition="top center", name=key, showlegend=False,
-                                 hovertemplate="%{text}: %{x:.2f} bits/weight, %{y:.3g}<extra></extra>"), row=1, col=col)
-        fig.update_yaxes(type="log", row=1, col=col)
-        fig.update_xaxes(title_text="bits per weight", row=1, col=col)
-    fig.update_layout(height=380, margin=dict(l=50, r=20, t=50, b=50), template="plotly_white")
+        where = _label_positions(df, key)
+        fig.add_trace(go.Scatter(x=df["bits_per_weight"], y=df[key], mode="markers+text+lines",
+                                 text=list(df.index), textposition=where, name=key, showlegend=False,
+                                 hovertemplate="%{text}: %{x:.2f} bits/weight, %{y:.3g}<extra></extra>"),
+                      row=1, col=col)
+        lo, hi = math.log10(df[key].min()), math.log10(df[key].max())
+        # Labels at powers of ten only (plotly's default log ticks label 2 and 5 of every decade too),
+        # and room above and below the points for their labels.
+        fig.update_yaxes(type="log", dtick=1, exponentformat="power", range=[lo - 0.4, hi + 0.4],
+                         row=1, col=col)
+        fig.update_xaxes(title_text="bits per weight", range=[0.5, 18], row=1, col=col)
+    fig.update_layout(height=420, margin=dict(l=50, r=20, t=70, b=50), template="plotly_white")
     return fig

@@ -3,7 +3,7 @@
 Each fact is typed here once and read everywhere else by key: `lib.config` validates requests against
 these specs, `lib.weights` builds download commands from their repo ids and GGUF files,
 `lib.architectures.specs` takes their repo ids and defaults for chapter 2's table, `lib.miniature.build`
-their scheduler shifts, `lib.gguf.rule` and `lib.gguf.writer` the GGUF file-type map, `lib.hardware` and
+their scheduler shifts, `lib.gguf.rule` and `lib.gguf.writer` the GGUF file-type map, `lib.mac_memory` and
 `lib.quant_study` the published GGUF files. A spec's `architecture` is its key into
 `lib.architectures.specs.MODELS`, where the component configurations live. Download sizes (`downloads`, the
 GGUF files' `gb`) are what `lib.weights` tells a reader before a download and `lib.plan` before a load.
@@ -147,9 +147,12 @@ PRESETS: dict[str, ModelSpec] = {spec.name: spec for spec in (
         scheduler_shift=1.0,
         dynamic_shifting=False,
         gguf_repo="city96/FLUX.1-schnell-gguf",
+        # Every file of the repo, sizes as its file listing rounds them (the upload commits give the bytes:
+        # Q3_K_S 5,212,210,208, Q4_1 7,510,346,656, Q5_1 8,989,625,248). Q6_K's size is not recorded here:
+        # chapter 2 computes it with the size rule (lib.architectures.quant_size) and says so.
         gguf_files=_published("flux1-schnell", {
-            "F16": 23.8, "Q8_0": 12.7, "Q6_K": None, "Q5_K_S": 8.26, "Q5_1": None, "Q5_0": 8.25,
-            "Q4_K_S": 6.78, "Q4_1": None, "Q4_0": 6.77, "Q3_K_S": None, "Q2_K": 4.01,
+            "F16": 23.8, "Q8_0": 12.7, "Q6_K": None, "Q5_K_S": 8.26, "Q5_1": 8.99, "Q5_0": 8.25,
+            "Q4_K_S": 6.78, "Q4_1": 7.51, "Q4_0": 6.77, "Q3_K_S": 5.21, "Q2_K": 4.01,
         }),
         runnable_gguf=("Q8_0", "Q6_K", "Q5_K_S", "Q4_K_S", "Q4_0", "F16"),
         default_quantization="Q4_K_S",

@@ -28,3 +28,20 @@ def test_step_cost_grows_faster_than_tokens_for_transformers():
 def test_unknown_chip_raises():
     with pytest.raises(KeyError, match="use one of"):
         flops.seconds_lower_bound(1e12, "Apple M9")
+
+
+def test_flux_schnell_step_is_counted_with_the_registry_t5_tokens():
+    """FLUX.1-schnell runs with the preset's max_sequence_length (256), not FLUX.1-dev's 512."""
+    from lib.registry import PRESETS
+
+    tokens = PRESETS["flux-schnell"].max_sequence_length
+    assert flops.text_tokens("flux_schnell") == tokens
+    assert flops.step_flops("flux_schnell", 512).total == flops.step_flops("flux_schnell", 512, tokens).total
+    assert flops.step_flops("flux_schnell", 512).total < flops.step_flops("flux_schnell", 512, 512).total
+    assert flops.cost_table().loc["FLUX.1-schnell", "text tokens"] == tokens
+
+
+def test_counts_are_flops_two_per_multiply_add():
+    t = flops.Tally()
+    t.lin(tokens=1, d_in=3, d_out=5)  # 15 multiply-adds
+    assert t.linear == 30

@@ -4,7 +4,7 @@ import inspect
 
 import pytest
 
-from lib import hardware
+from lib import mac_memory
 from lib.architectures import params, specs
 
 KNOWN = [
@@ -36,7 +36,7 @@ def test_running_page_weight_sizes_come_from_the_computed_counts():
     from lib.architectures.specs import T5_XXL
     from lib.plan import t5_fp32_weights
 
-    sd3_all = next(s for s in hardware.model_setups() if s.name == "SD3 Medium, fp16, with T5")
+    sd3_all = next(s for s in mac_memory.model_setups() if s.name == "SD3 Medium, fp16, with T5")
     counts = params.model_params("sd3")
     expected = 2 * sum(counts[k] for k in ("CLIP-L", "CLIP-G", "T5-XXL", "MMDiT", "VAE (16 ch)"))
     assert sd3_all.all_loaded == expected + 2 * t5_fp32_weights(T5_XXL)

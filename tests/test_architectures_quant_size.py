@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import gguf
-from lib import hardware
+from lib import mac_memory
 from lib.architectures import params, quant_size
 from lib.gguf.keymap import diffusers_to_bfl
 
@@ -17,11 +17,18 @@ def flux_shapes():
     return params.flux_schnell_named_shapes("bfl")
 
 
-@pytest.mark.parametrize("qtype", ["Q8_0", "Q4_0", "Q4_K_S"])
-def test_rule_reproduces_published_flux_schnell_size_within_2_percent(flux_shapes, qtype):
-    published = hardware.FLUX_GGUF_PUBLISHED_GB[qtype]
+@pytest.mark.parametrize("qtype", sorted(mac_memory.FLUX_GGUF_PUBLISHED_GB))
+def test_rule_reproduces_every_published_flux_schnell_size_within_half_a_percent(flux_shapes, qtype):
+    published = mac_memory.FLUX_GGUF_PUBLISHED_GB[qtype]
     computed = quant_size.gguf_file_bytes(flux_shapes, qtype) / GB
-    assert abs(computed / published - 1) < 0.02
+    assert abs(computed / published - 1) < 0.005
+
+
+@pytest.mark.parametrize("qtype", ["Q3_K_S", "Q4_K_S", "Q5_K_S"])
+def test_rule_gives_k_quant_files_to_the_rounding_of_the_repo_listing(flux_shapes, qtype):
+    """The K-quant files' listed sizes (three significant digits) are the rule's bytes rounded."""
+    computed = quant_size.gguf_file_bytes(flux_shapes, qtype) / GB
+    assert round(computed, 2) == mac_memory.FLUX_GGUF_PUBLISHED_GB[qtype]
 
 
 def test_embedders_stay_high_precision_and_blocks_are_quantized(flux_shapes):
@@ -88,3 +95,15 @@ def test_the_library_writer_and_the_size_rule_agree_to_the_byte(tmp_path, qtype)
     shapes = {k: tuple(v.shape) for k, v in diffusers_to_bfl(model.state_dict()).items()}
     assert path.stat().st_size == quant_size.gguf_file_bytes(shapes, qtype)
     assert read_gguf_types(path) == quant_size.tensor_types(shapes, qtype)
+
+
+def test_the_chapter_table_lists_every_published_file_and_marks_unrecorded_sizes_as_computed():
+    from lib.architectures import tables
+    from lib.registry import PRESETS
+
+    cmp = tables.gguf_comparison("flux-schnell")
+    published = PRESETS["flux-schnell"].published_gguf
+    assert set(cmp.index) == set(published)
+    for q, file in published.items():
+        assert (cmp.loc[q, "size shown"] == "computed only") == (file.gb is None)
+    assert cmp["computed (GB)"].is_monotonic_decreasing

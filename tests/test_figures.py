@@ -1,4 +1,5 @@
-"""The book's figure helpers: HTML in the build, stable anchors, and clear errors."""
+"""The book's figure helpers: HTML in the build, stable anchors, clear errors, and figures that behave on a page
+(no fixed width, legends clear of the mode bar, log axes labelled at decades only)."""
 
 from __future__ import annotations
 
@@ -47,3 +48,27 @@ def test_bad_labels_are_refused(label):
 def test_glue_refuses_what_is_not_a_figure():
     with pytest.raises(TypeError, match="plotly or matplotlib"):
         figures.glue_figure("fig-x", [1, 2, 3])
+
+
+def _study_frame():
+    import pandas as pd
+
+    return pd.DataFrame({"bits_per_weight": [16.0, 8.5, 4.5], "weight_rel_rms": [1e-4, 3e-3, 6e-2],
+                         "pixel_mad": [0.01, 0.4, 9.0]}, index=["F16", "Q8_0", "Q4_0"])
+
+
+def test_log_axes_label_powers_of_ten_only():
+    from lib import quant_study
+
+    fig = quant_study.study_figure(_study_frame())
+    for axis in (fig.layout.yaxis, fig.layout.yaxis2):
+        assert axis.type == "log" and axis.dtick == 1
+
+
+def test_chapter_figures_have_no_fixed_width_and_keep_legends_below_the_mode_bar():
+    from lib.chapters import theory
+
+    fig = theory.shift_figure(steps=4)
+    assert fig.layout.width is None
+    assert fig.layout.legend.y < 0 and len([t for t in fig.data if t.showlegend is not False]) == 2
+    assert fig.layout.margin.t >= 40

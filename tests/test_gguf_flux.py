@@ -250,3 +250,27 @@ def test_unsupported_block_type_is_refused_with_a_clear_weights_error(miniatures
     writer.close()
     with pytest.raises(WeightsError, match="TQ1_0"):
         load_flux_transformer_gguf(path, miniatures.flux, torch.float32)
+
+
+@pytest.mark.parametrize("qtype", ["Q4_K", "Q8_0"])
+def test_chunked_dequantization_computes_the_same_layer_with_bounded_chunks(miniatures, qtype, monkeypatch):
+    """Loaded transformers dequantize in row chunks (lib.gguf.chunked): the same outputs as diffusers' whole-weight
+    forward, and no dequantized piece larger than the chunk limit. Summation order may differ between GEMM
+    calls of different widths, so the comparison allows float32 rounding (1e-6 relative)."""
+    import diffusers.quantizers.gguf.utils as gguf_utils
+    from lib.gguf import chunked
+
+    model = load_flux_transformer_gguf(miniatures.gguf[qtype], miniatures.flux, torch.float32)
+    layers = [m for m in model.modules() if isinstance(m, gguf_utils.GGUFLinear)]
+    assert layers and all(type(m).__name__ == "ChunkedGGUFLinear" for m in layers)
+    layer = max(layers, key=lambda m: m.weight.shape[0])
+    x = torch.randn(3, layer.in_features, generator=torch.Generator().manual_seed(0))
+    whole = gguf_utils.GGUFLinear.forward_native(layer, x)
+    sizes = []
+    real = gguf_utils.dequantize_gguf_tensor
+    monkeypatch.setattr(gguf_utils, "dequantize_gguf_tensor", lambda t: sizes.append(t.shape[0]) or real(t))
+    limit = 4 * layer.in_features * 5  # five rows per chunk: forces several chunks on the miniature
+    parts = chunked.chunked_forward(layer, x, chunk_bytes=limit)
+    assert len(sizes) == -(-layer.weight.shape[0] // 5) and max(sizes) == 5
+    torch.testing.assert_close(parts, whole, rtol=1e-6, atol=1e-6)
+    assert chunked.rows_per_chunk(3072) * 3072 * 4 <= chunked.CHUNK_BYTES  # FLUX's width at full size

@@ -50,7 +50,7 @@ def test_run_set_takes_provenance_from_the_loaded_pipeline(monkeypatch, tmp_path
     assert seen == [loads[0].device]  # once per load, with the device the pipeline is on
     made = record.item("x")["made"]
     assert made["device"]["chip"] == "probed from the loaded pipeline" and made["source"] == "miniature"
-    assert [load["name"] for load in record.item("x")["loads"]] == ["load_text_encoders", "load_denoiser"]
+    assert [load["name"] for load in record.item("x")["loads"]] == ["load_text_encoders", "load_denoiser", "load_decoder"]
 
 
 def test_an_unavailable_device_is_refused_before_loading(tmp_path, capsys):

@@ -94,12 +94,13 @@ def test_staged_never_holds_the_transformer_and_a_text_encoder_at_once(mini, mod
             assert not encoders & set(live), f"{what} while {live} resident"
         if what.startswith("load text_encoder"):
             assert "transformer" not in live, f"{what} while the transformer was resident"
-    assert [e[0] for e in events].count("forward") == 1 and ("forward", ["transformer", "vae"]) in events
+    assert [e[0] for e in events].count("forward") == 1 and ("forward", ["transformer"]) in events
+    assert ("load vae", []) in events  # the VAE loads after the transformer is freed, alone
     assert (np.asarray(first.image) == np.asarray(again.image)).all()
     stages = {s.name: s for s in first.stages}
     assert stages["text_encoding"].weights_bytes == first.loads[0].weights_bytes  # encoders alone
     assert stages["vae_decode"].weights_bytes < stages["denoising"].weights_bytes  # transformer freed first
-    assert [x.name for x in first.loads] == ["load_text_encoders", "load_denoiser"]
+    assert [x.name for x in first.loads] == ["load_text_encoders", "load_denoiser", "load_decoder"]
 
 
 def test_a_second_run_of_the_same_prompts_loads_no_text_encoder(mini, monkeypatch, tmp_path):
@@ -112,7 +113,7 @@ def test_a_second_run_of_the_same_prompts_loads_no_text_encoder(mini, monkeypatc
     events.clear()
     second = generate_many(load_pipeline(c, mini), prompts)
     assert "load text_encoder_2" in loaded_first  # T5
-    assert [e[0] for e in events] == ["load transformer", "load vae", "forward"]  # no text encoder at all
+    assert [e[0] for e in events] == ["load transformer", "forward", "load vae"]  # no text encoder at all
     assert all(r.stages[0].cached for r in second) and not any(r.stages[0].cached for r in first)
     for a, b in zip(first, second):
         assert (np.asarray(a.image) == np.asarray(b.image)).all()
@@ -154,9 +155,8 @@ def test_batch_encodes_all_prompts_then_denoises(mini):
 
 
 def test_nan_and_black_outputs_raise_output_error_naming_the_dtype(mini):
-    c = _config("sd3-medium", steps=2)
+    c = _config("sd3-medium", steps=2, staged=False)  # unstaged: the VAE stays loaded (staged reloads it)
     loaded = load_pipeline(c, mini)
-    loaded.load_denoiser()  # staged: the VAE stays loaded from here on
     conv = loaded.pipe.vae.decoder.conv_out
     with torch.no_grad():
         conv.weight.fill_(float("nan"))

@@ -43,7 +43,7 @@ def test_t5_keeps_wo_in_fp32_under_fp16_but_not_under_bf16(tmp_path):
 
 def test_t5_xxl_is_11_5_gb_in_fp16_and_9_5_gb_in_bf16():
     from lib.architectures.specs import T5_XXL
-    from lib.hardware import parameters
+    from lib.mac_memory import parameters
 
     t5 = parameters()["t5_xxl"]
     assert plan.t5_fp32_weights(T5_XXL) == 24 * 10240 * 4096
@@ -52,24 +52,25 @@ def test_t5_xxl_is_11_5_gb_in_fp16_and_9_5_gb_in_bf16():
 
 
 def test_stage_sizes_come_from_parameter_counts_and_the_gguf_file():
-    from lib.hardware import parameters
+    from lib.mac_memory import parameters
 
     p = parameters()
-    text, denoise = plan.stage_bytes(FLUX, torch.bfloat16)
-    assert denoise == 6.78 * GB + 2 * p["vae_16ch"]  # the GGUF file stays quantized in memory
+    text, denoise, vae = plan.stage_bytes(FLUX, torch.bfloat16)
+    assert denoise == 6.78 * GB and vae == 2 * p["vae_16ch"]  # the GGUF file stays quantized in memory
     assert text > 2 * p["t5_xxl"]  # CLIP-L and T5 in bf16
-    sd3_text, sd3_denoise = plan.stage_bytes(SD3.with_(drop_t5=True), torch.float16)
+    sd3_text, sd3_denoise, sd3_vae = plan.stage_bytes(SD3.with_(drop_t5=True), torch.float16)
     assert sd3_text == 2 * (p["clip_l"] + p["clip_g"])
-    assert sd3_denoise == 2 * (p["sd3_transformer"] + p["vae_16ch"])
+    assert sd3_denoise == 2 * p["sd3_transformer"] and sd3_vae == 2 * p["vae_16ch"]
 
 
-def test_staged_peak_is_the_larger_stage_unstaged_the_sum_cached_text_the_denoiser():
-    text, denoise = plan.stage_bytes(FLUX, "bfloat16")
+def test_staged_peak_is_the_largest_stage_unstaged_the_sum_cached_text_the_denoiser():
+    text, denoise, vae = plan.stage_bytes(FLUX, "bfloat16")
     peak = lambda staged, cached: plan.planned_peak_bytes(FLUX, torch.bfloat16, staged, cached) - plan.OVERHEAD_BYTES
-    assert peak(True, False) == max(text, denoise)
-    assert peak(False, False) == text + denoise
-    assert peak(True, True) == denoise
-    assert peak(False, True) == text + denoise  # unstaged loads every component, cached embeddings or not
+    assert text > denoise > vae > 0
+    assert peak(True, False) == text
+    assert peak(False, False) == text + denoise + vae
+    assert peak(True, True) == denoise  # the VAE loads only after the transformer is freed
+    assert peak(False, True) == text + denoise + vae  # unstaged loads every component, cached embeddings or not
 
 
 def test_flux_q4_k_s_on_a_16gb_mac_staged_is_close_and_unstaged_is_refused(mac):
@@ -86,7 +87,7 @@ def test_flux_q4_k_s_on_a_16gb_mac_staged_is_close_and_unstaged_is_refused(mac):
 
 
 def test_sd3_with_t5_in_fp16_on_a_16gb_mac_is_refused_and_dropping_t5_is_offered(mac):
-    with pytest.raises(ConfigError, match=r"needs about 13.7 GB .* what would fit: drop T5 \(--drop-t5\), about 4.7 GB"):
+    with pytest.raises(ConfigError, match=r"needs about 13.7 GB .* what would fit: drop T5 \(--drop-t5\), about 4.6 GB"):
         plan.check_memory(SD3, mac(MAC_16GB), torch.float16)
     assert plan.check_memory(SD3.with_(drop_t5=True), mac(MAC_16GB), torch.float16) is None
 
@@ -102,7 +103,7 @@ def test_a_roomy_mac_fits(mac):
 
 def test_cuda_is_checked_against_the_gpus_memory(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda d: SimpleNamespace(total_memory=24 * 10**9))
-    with pytest.raises(ConfigError, match=r"bfloat16, staged\) needs about 24.4 GB .* the GPU's memory is 24.0 GB; "
+    with pytest.raises(ConfigError, match=r"bfloat16, staged\) needs about 24.3 GB .* the GPU's memory is 24.0 GB; "
                                           r"what would fit: a GGUF transformer \(--quantization Q8_0\)"):
         plan.check_memory(FLUX.with_(quantization="none"), CUDA, torch.bfloat16)
     assert plan.check_memory(FLUX, CUDA, torch.bfloat16) is None

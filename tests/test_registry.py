@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lib import config, hardware, registry
+from lib import config, mac_memory, registry
 from lib.architectures import specs
 from lib.chapters import theory
 from lib.errors import ConfigError
@@ -97,11 +97,13 @@ def test_every_quantization_preset_is_a_published_file_the_map_and_the_miniature
 def test_published_files_are_listed_with_sizes_only_where_known():
     flux = registry.PRESETS["flux-schnell"]
     published = flux.published_gguf
-    assert {"Q3_K_S", "Q4_1", "Q5_1", "Q6_K"} <= set(published)  # city96 publishes them; sizes not recorded here
-    assert all(published[t].gb is None for t in ("Q3_K_S", "Q4_1", "Q5_1", "Q6_K"))
+    # city96 publishes eleven files; Q6_K is the one whose size is not recorded (chapter 2 computes it)
+    assert set(published) == {"F16", "Q8_0", "Q6_K", "Q5_K_S", "Q5_1", "Q5_0", "Q4_K_S", "Q4_1", "Q4_0",
+                              "Q3_K_S", "Q2_K"}
+    assert [t for t, f in published.items() if f.gb is None] == ["Q6_K"]
     assert published["Q4_K_S"].filename == "flux1-schnell-Q4_K_S.gguf"
-    assert hardware.FLUX_GGUF_PUBLISHED_GB == registry.published_gguf_gb("flux-schnell")
-    assert None not in hardware.FLUX_GGUF_PUBLISHED_GB.values()
+    assert mac_memory.FLUX_GGUF_PUBLISHED_GB == registry.published_gguf_gb("flux-schnell")
+    assert None not in mac_memory.FLUX_GGUF_PUBLISHED_GB.values()
     assert all(t in registry.GGUF_FILE_TYPES for t in published)
 
 
@@ -109,4 +111,4 @@ def test_hardware_counts_the_architectures_the_registry_names():
     from lib.architectures import params
 
     sd3 = registry.PRESETS["sd3-medium"].architecture
-    assert hardware.parameters()["sd3_transformer"] == params.model_params(sd3)["MMDiT"]
+    assert mac_memory.parameters()["sd3_transformer"] == params.model_params(sd3)["MMDiT"]

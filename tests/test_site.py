@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
-from lib import sitecheck
-from lib.build import build_book
+from lib.tools import sitecheck
+from lib.tools.build import build_book
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +50,100 @@ def test_figures_are_numbered_with_stable_anchors(built_site):
     assert 'id="fig-intro-forward"' in intro  # the label is the anchor, build after build
     assert 'id="plotly-fig-intro-forward"' in intro
     assert "Fig. 1" in intro
+
+
+CHAPTERS = ("01_diffusion_fundamentals", "02_architecture_evolution", "03_flow_matching", "04_sd3_medium",
+            "05_flux_schnell_gguf", "06_comparison")
+
+
+@pytest.mark.site
+def test_glued_tables_are_numbered_as_tables(built_site):
+    page = (built_site / "book" / "05_flux_schnell_gguf.html").read_text()
+    caption = page.split('id="tbl-ch5-quant"', 1)[1].split("</figure>", 1)[0]
+    assert '<span class="caption-number">Table 5.' in caption
+    assert re.search(r'href="#tbl-ch5-\w+"><span class="std std-numref">Table 5\.\d+</span>', page)
+
+
+@pytest.mark.site
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_each_chapter_can_be_taken_away_as_an_executed_notebook(built_site, chapter):
+    import nbformat
+
+    page = (built_site / "book" / f"{chapter}.html").read_text()
+    assert f'href="../_sources/book/{chapter}.ipynb"' in page and f'href="../_sources/book/{chapter}.md"' in page
+    nb = nbformat.read(built_site / "_sources" / "book" / f"{chapter}.ipynb", as_version=4)
+    nbformat.validate(nb)
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    glued = [o.metadata.scrapbook.name for o in outputs if "scrapbook" in o.get("metadata", {})]
+    assert any(name.startswith(("fig-", "tbl-")) for name in glued), f"no figure or table among the outputs: {glued}"
+
+
+@pytest.mark.site
+def test_the_citation_and_every_footer_come_from_citation_cff(built_site):
+    from lib.citation import read_citation
+
+    cff = read_citation()
+    cite = re.sub(r"<[^>]+>", "", (built_site / "book" / "cite.html").read_text())  # highlighting spans out
+    assert "@software{" in cite and f"version  = {{{cff['version']}}}" in cite
+    for page in sitecheck.site_pages(built_site):
+        html = (built_site / page).read_text()
+        if "<footer" in html:
+            assert f"version {cff['version']}, built " in html, page
+
+
+@pytest.mark.site
+def test_the_reference_list_is_in_author_year_order(built_site):
+    page = (built_site / "book" / "references.html").read_text()
+    labels = re.findall(r'<span class="label"><span class="fn-bracket">\[</span>(.*?)<span', page)
+    assert len(labels) > 10 and all(re.search(r", \d{4}[a-z]?$", label) for label in labels), labels[:3]
+    first_authors = [re.split(r" et al\.| and |, \d{4}", label)[0].lower() for label in labels]
+    assert first_authors == sorted(first_authors)
+
+
+def test_the_bibtex_entry_is_made_from_the_citation_file():
+    from lib.citation import citation_bibtex
+
+    cff = {"title": "A Book: subtitle", "version": "1.2.0", "date-released": "2027-03-04",
+           "authors": [{"name": "Some Team"}, {"family-names": "Doe", "given-names": "Jane"}]}
+    entry = citation_bibtex(cff)
+    assert entry.startswith("@software{abook2027,")
+    assert "author   = {{Some Team} and Doe, Jane}" in entry and "version  = {1.2.0}" in entry
+
+
+def test_the_take_away_notebook_gets_its_glued_outputs_back_under_the_cells_that_made_them(tmp_path):
+    import json
+
+    import nbformat
+
+    from lib.tools.sphinx_assets import takeaway_notebook
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell('glue("tbl-a", table, display=False)'),
+        nbformat.v4.new_markdown_cell("text"),
+        nbformat.v4.new_code_cell('for name in names:\n    glue(f"x-{name}-gb", 1, display=False)\n'
+                                  'glue("fig-b", fig, display=False)'),
+    ])
+    nbformat.write(nb, tmp_path / "page.ipynb")
+
+    def out(key: str) -> dict:
+        return {"output_type": "display_data", "data": {"text/plain": key},
+                "metadata": {"scrapbook": {"name": key, "mime_prefix": "application/papermill.record/"}}}
+
+    keys = ["tbl-a", "x-sd3-gb", "x-flux-gb", "fig-b"]
+    (tmp_path / "page.glue.json").write_text(json.dumps({k: out(k) for k in keys}))
+    restored = takeaway_notebook(tmp_path / "page.ipynb")
+    nbformat.validate(restored)
+    first, second = [c for c in restored.cells if c.cell_type == "code"]
+    assert [o.data["text/plain"] for o in first.outputs] == ["tbl-a"]
+    assert [o.data["text/plain"] for o in second.outputs] == ["x-sd3-gb", "x-flux-gb", "fig-b"]
+
+
+def test_the_book_and_the_library_carry_one_version():
+    """CITATION.cff (the book's citation and footer), the package metadata and lib.__version__ agree."""
+    import tomllib
+
+    import lib
+    from lib.citation import ROOT, read_citation
+
+    package = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert str(read_citation()["version"]) == lib.__version__ == package

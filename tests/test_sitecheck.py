@@ -1,4 +1,6 @@
-"""The browser check must catch what it claims to catch: tiny hand-made sites, each with one defect."""
+"""The browser check must catch what it claims to catch: a tiny hand-made site whose pages each carry one defect.
+
+All pages are checked in one browser session (one `check_site` call), as the book's pages are."""
 
 from __future__ import annotations
 
@@ -7,48 +9,139 @@ from pathlib import Path
 
 import pytest
 
-from lib import sitecheck
-from lib.sphinx_assets import plotly_js_source
+from lib.tools import sitecheck
+from lib.tools.sphinx_assets import plotly_js_source
 
 pytestmark = pytest.mark.skipif(sitecheck.find_chromium() is None, reason="no Chromium on this machine")
 
 PLOT = """<div id="p1" class="plotly-graph-div" style="height:200px;width:300px"></div>
 <script>Plotly.newPlot("p1", [{"y": [1, 3, 2], "type": "scatter"}], {});</script>"""
 
+FRAMES = """<div id="p2" class="plotly-graph-div" style="height:200px;width:300px"></div>
+<script>Plotly.newPlot("p2", {"data": [{"y": [1, 3, 2]}], "layout": {},
+  "frames": [{"name": "a", "data": [{"y": [2, 1, 3]}]}, {"name": "b", "data": [{"y": [3, 2, 1]}]}]})%s;</script>"""
 
-def _site(tmp_path: Path, body: str, head: str = "", with_plotly: bool = True) -> Path:
-    static = tmp_path / "_static"
-    static.mkdir()
-    if with_plotly:
-        shutil.copyfile(plotly_js_source(), static / "plotly.min.js")
-    (tmp_path / "index.html").write_text(
-        f'<html><head><script src="_static/plotly.min.js"></script>{head}</head><body>{body}</body></html>'
-    )
-    return tmp_path
+TIMER_SLIDER = """<div id="p3" class="plotly-graph-div" style="height:200px;width:300px"></div>
+<script>Plotly.newPlot("p3", [{"y": [1, 2]}], {"sliders": [{"active": 0, "steps": [
+  {"method": "restyle", "args": ["y", [[1, 2]]]}, {"method": "restyle", "args": ["y", [[2, 1]]]}]}]});
+setInterval(function () { var gd = document.getElementById("p3");
+  Plotly.relayout(gd, {"sliders[0].active": 1 - gd.layout.sliders[0].active}); }, 150);</script>"""
 
-
-def test_a_drawn_plotly_figure_passes(tmp_path):
-    [report] = sitecheck.check_site(_site(tmp_path, PLOT))
-    assert report.plots == 1 and report.problems == []
+WIDE_TABLE = "<table>" + "<tr>" + "<td>wide&nbsp;column&nbsp;of&nbsp;numbers</td>" * 12 + "</tr></table>"
 
 
-def test_missing_plotly_js_is_reported(tmp_path):
-    [report] = sitecheck.check_site(_site(tmp_path, PLOT, with_plotly=False), timeout_ms=3000)
-    assert any("plotly figures not drawn" in p for p in report.problems)
+def _figure(label: str, number: str) -> str:
+    return (f'<figure id="{label}"><p>output</p><figcaption><p><span class="caption-number">{number} </span>'
+            f'<span class="caption-text">A caption.</span></p></figcaption></figure>')
 
 
-def test_a_request_to_a_cdn_is_reported_and_never_sent(tmp_path):
-    head = '<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"></script>'
-    [report] = sitecheck.check_site(_site(tmp_path, "<p>hi</p>", head=head), timeout_ms=3000)
-    assert any("external hosts" in p and "cdn.jsdelivr.net" in p for p in report.problems)
+def _code_cell(source: str) -> str:  # as myst-nb writes a hide-input cell: collapsed in <details>
+    return (f'<details class="hide above-input"><summary>Show code cell source</summary>'
+            f'<div class="cell_input"><div class="highlight"><pre>{source}</pre></div></div></details>')
 
 
-def test_a_traceback_in_the_page_is_reported(tmp_path):
-    body = '<div class="cell_output"><pre class="output traceback">Traceback (most recent call last):</pre></div>'
-    [report] = sitecheck.check_site(_site(tmp_path, body), timeout_ms=3000)
-    assert any("traceback" in p for p in report.problems)
+def _lib_figure() -> str:
+    """An animated 900-px figure with a 10-px top margin, as lib.figures puts it on a page."""
+    import plotly.graph_objects as go
+
+    from lib.figures import plotly_html
+
+    fig = go.Figure(go.Scatter(y=[1, 3, 2]), frames=[go.Frame(data=[go.Scatter(y=[3, 1, 2])])])
+    fig.update_layout(width=900, margin=dict(t=10))
+    return plotly_html(fig, "fig-x") + _code_cell('glue_figure("fig-x", fig)')
 
 
-def test_untypeset_math_is_reported(tmp_path):
-    [report] = sitecheck.check_site(_site(tmp_path, '<span class="math">\\\\(x^2\\\\)</span>'), timeout_ms=3000)
-    assert any("math not typeset" in p for p in report.problems)
+def _pages() -> dict[str, tuple[str, str]]:
+    """Page name -> (head, body)."""
+    numref = '<a class="reference internal" href="#tbl-ch1-b"><span class="std std-numref">Fig. 1.3</span></a>'
+    return {
+        "drawn": ("", PLOT),
+        "no-plotly-js": ("", PLOT.replace("p1", "p9")),  # its page loads a missing plotly.min.js
+        "cdn": ('<script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"></script>', "<p>hi</p>"),
+        "traceback": ("", '<div class="cell_output"><pre class="output traceback">Traceback (most recent call last):</pre></div>'),
+        "math": ("", '<span class="math">\\\\(x^2\\\\)</span>'),
+        "autoplay": ("", FRAMES % ".then(function () { Plotly.animate('p2', null); })"),  # what plotly's auto_play writes
+        "frames-waiting": ("", FRAMES % ""),
+        "timer-slider": ("", TIMER_SLIDER),
+        "wide-plot": ("", PLOT.replace("width:300px", "width:900px")),
+        "wide-table-scrolling": ("", f'<div style="overflow-x:auto">{WIDE_TABLE}</div>'),
+        "wide-table": ("", WIDE_TABLE),
+        "codeless": ("", _figure("fig-ch1-a", "Fig. 1.1") + _figure("fig-ch1-b", "Fig. 1.2")
+                     + _code_cell('glue_figure("fig-ch1-b", fig)')),
+        "table-as-figure": ("", _figure("tbl-ch1-a", "Table 1.1") + _figure("tbl-ch1-b", "Fig. 1.3") + numref
+                            + _code_cell('glue("tbl-ch1-a", t)\nglue("tbl-ch1-b", t)')),
+        "lib-figure": ("", _lib_figure()),
+    }
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory) -> dict[str, sitecheck.PageReport]:
+    site = tmp_path_factory.mktemp("site")
+    (site / "_static").mkdir()
+    shutil.copyfile(plotly_js_source(), site / "_static" / "plotly.min.js")
+    for name, (head, body) in _pages().items():
+        js = "_static/missing.js" if name == "no-plotly-js" else "_static/plotly.min.js"
+        (site / f"{name}.html").write_text(f'<html><head><script src="{js}"></script>{head}</head><body>{body}</body></html>')
+    return {Path(r.page).stem: r for r in sitecheck.check_site(site, timeout_ms=3000)}
+
+
+def _problem(report: sitecheck.PageReport, words: str) -> str:
+    found = [p for p in report.problems if words in p]
+    assert found, f"{report.page}: expected a problem with {words!r}, got {report.problems}"
+    return found[0]
+
+
+def test_a_drawn_plotly_figure_passes(reports):
+    assert reports["drawn"].plots == 1 and reports["drawn"].problems == []
+
+
+def test_missing_plotly_js_is_reported(reports):
+    _problem(reports["no-plotly-js"], "plotly figures not drawn")
+
+
+def test_a_request_to_a_cdn_is_reported_and_never_sent(reports):
+    assert "cdn.jsdelivr.net" in _problem(reports["cdn"], "external hosts")
+
+
+def test_a_traceback_in_the_page_is_reported(reports):
+    _problem(reports["traceback"], "traceback")
+
+
+def test_untypeset_math_is_reported(reports):
+    _problem(reports["math"], "math not typeset")
+
+
+def test_an_animation_that_starts_on_load_is_reported(reports):
+    assert "p2" in _problem(reports["autoplay"], "animation starts by itself")
+
+
+def test_a_figure_with_frames_that_waits_for_the_reader_passes(reports):
+    assert reports["frames-waiting"].problems == []
+
+
+def test_a_slider_moved_by_a_timer_is_reported(reports):
+    assert "p3" in _problem(reports["timer-slider"], "animation starts by itself")
+
+
+def test_a_plot_wider_than_a_phone_is_reported(reports):
+    assert "div#p1" in _problem(reports["wide-plot"], "overflows a 420-px page")
+
+
+def test_a_wide_table_is_fine_inside_its_own_scrolling_box_and_reported_outside_it(reports):
+    assert reports["wide-table-scrolling"].problems == []
+    assert "table" in _problem(reports["wide-table"], "overflows a 420-px page")
+
+
+def test_a_figure_whose_code_is_not_on_the_page_is_reported(reports):
+    problem = _problem(reports["codeless"], "code is not on the page")
+    assert "fig-ch1-a" in problem and "fig-ch1-b" not in problem
+
+
+def test_a_table_numbered_as_a_figure_is_reported(reports):
+    problem = _problem(reports["table-as-figure"], "not numbered as 'Table'")
+    assert "tbl-ch1-b (Fig. 1.3)" in problem and "numref #tbl-ch1-b" in problem and "tbl-ch1-a" not in problem
+
+
+def test_a_figure_made_by_lib_figures_fits_a_phone_and_waits_for_play(reports):
+    """lib.figures drops a fixed width and plotly's auto_play: an animated 900-px figure passes."""
+    assert reports["lib-figure"].plots == 1 and reports["lib-figure"].problems == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from lib import comparison
+from lib.chapters import comparison
 from lib.prompts import BENCHMARK_PROMPTS
 from lib.records import RecordWriter
 from record_factory import make_item
@@ -42,3 +42,14 @@ def test_interactive_grid_has_one_image_per_model_and_prompt(tmp_path):
     fig = comparison.interactive_grid(_compare(tmp_path, "miniature"))
     assert len(fig.data) == 2 * len(BENCHMARK_PROMPTS)
     assert "miniature" in fig.layout.title.text
+
+
+def test_benchmark_figure_ticks_its_log_axis_at_the_step_counts_run(tmp_path):
+    w = RecordWriter(tmp_path, "benchmark", "test", "miniature")
+    w.add(make_item("x"), Image.new("RGB", (8, 8)))
+    rows = [{"model": m, "steps": s, "denoising_s": 0.1 * s} for m in ("sd3-medium", "flux-schnell") for s in (1, 2, 4)]
+    w.set_table("benchmark", rows)
+    fig = comparison.benchmark_figure(w.finish())
+    assert fig.layout.xaxis.type == "log" and list(fig.layout.xaxis.tickvals) == [1, 2, 4]
+    assert [t.name for t in fig.data] == ["sd3-medium", "flux-schnell"]  # a legend with both models
+    assert fig.layout.width is None and fig.layout.legend.y < 0

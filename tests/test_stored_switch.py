@@ -1,4 +1,4 @@
-"""The live/stored switch, record preference and provenance captions of chapters 4-6."""
+"""The live/stored switch, record preference and the provenance note of chapters 4-6."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lib.chapters import open_chapter, pick, resolve_mode
-from lib.chapters.provenance import caption, notice
+from lib.chapters.provenance import kind, notice, records_table, shown_whole, summary
 from lib.chapters.session import all_records
 from lib.chapters.switch import miniature_requested, requested_mode, weights_in_cache
 from lib.errors import ConfigError, RecordError
@@ -73,13 +73,35 @@ def test_miniature_records_carry_a_notice_and_real_ones_do_not(tmp_path):
     assert "random" in notice([real, mini]).text  # one miniature record among real ones is enough
 
 
-def test_caption_names_device_versions_date_and_source(tmp_path):
-    record = _record(tmp_path, "r", "miniature")
-    text = caption(record)
-    assert "source: miniature" in text
-    assert record.versions["torch"] in text and record.versions["diffusers"] in text
-    assert record.created[:10] in text
-    assert str(record.device["chip"]) in text
+def test_provenance_table_names_each_record_with_source_device_versions_and_date(tmp_path):
+    mini = _record(tmp_path / "a", "flux-prompts", "miniature")
+    real = _record(tmp_path / "b", "compare", "weights", "2026-12-24T00:00:00+00:00")
+    table = records_table([mini, real])
+    assert list(table.index) == ["flux-prompts", "compare"]  # one row per record, in the page's order
+    row = table.loc["flux-prompts"]
+    assert row["source"] == "miniature" and row["made"] == "2026-11-01"
+    assert "Test CPU" in row["machine"]
+    assert mini.versions["torch"] in row["versions"] and mini.versions["diffusers"] in row["versions"]
+    assert table.loc["compare", "made"] == "2026-12-24"
+
+
+def test_provenance_table_shows_long_cells_whole_with_a_stable_id(tmp_path):
+    table = records_table([_record(tmp_path, "r", "miniature")])
+    table.loc["r", "what it holds"] = "a description far longer than the fifty characters pandas keeps"
+    html = shown_whole(table, "ch9-records")._repr_html_()
+    assert "far longer than the fifty characters pandas keeps" in html
+    assert 'id="T_ch9-records"' in html and html == shown_whole(table, "ch9-records")._repr_html_()
+
+
+def test_provenance_summary_warns_only_when_a_record_is_not_from_the_real_weights(tmp_path):
+    mini = _record(tmp_path / "a", "r", "miniature")
+    real = _record(tmp_path / "b", "r", "weights")
+    full = _record(tmp_path / "c", "rehearsal-x", "random-weights-full-size")
+    both = summary([real, mini, full])
+    assert both.startswith("This page reads 3 records")
+    assert "noise-like" in both and "CPU times" in both and "python -m lib precompute" in both
+    assert "noise" not in summary([real]) and "reads 1 record:" in summary([real])
+    assert kind(mini).endswith("not real output") and kind(real) == "real weights"
 
 
 def test_stored_chapter_without_its_records_says_how_to_make_them(tmp_path):
@@ -162,9 +184,9 @@ def test_auto_outside_a_book_build_still_probes(monkeypatch):
 
 
 def test_the_book_build_tells_its_kernels_that_they_run_in_a_build(monkeypatch):
-    """lib.sphinx_assets (the build's Sphinx extension) sets DME_BOOK_BUILD=1 in the build process; kernels,
+    """lib.tools.sphinx_assets (the build's Sphinx extension) sets DME_BOOK_BUILD=1 in the build process; kernels,
     started by myst-nb as child processes, inherit it (checked with a real `jupyter-book build`, 2026-11)."""
-    from lib import sphinx_assets
+    from lib.tools import sphinx_assets
 
     monkeypatch.delenv("DME_BOOK_BUILD", raising=False)
     monkeypatch.delenv("DME_MODE", raising=False)

@@ -93,5 +93,18 @@ def test_euler_step_matches_flow_match_euler_scheduler():
     expected = x
     for t in ref.timesteps:
         expected = ref.step(v, t, expected).prev_sample
-    got = flow.euler_sample(lambda x_, t_: v, x, 8, shift=3.0)
+    got = flow.euler_sample(lambda x_, t_: v, x, 8, sigmas=flow.flow_sigmas(8, 3.0))
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 4, 28])
+def test_teaching_euler_grid_spends_every_call_on_a_real_step(steps):
+    sigmas = flow.euler_sigmas(steps).numpy()
+    assert sigmas[0] == 1.0 and sigmas[-1] == 0.0 and len(sigmas) == steps + 1
+    np.testing.assert_allclose(np.diff(sigmas), -1.0 / steps, rtol=1e-5)  # n equal steps, none wasted
+
+
+def test_teaching_euler_grid_with_shift_is_the_shifted_uniform_grid():
+    got = flow.euler_sigmas(4, shift=3.0).numpy()
+    np.testing.assert_allclose(got, flow.shift_sigma(np.linspace(1, 0, 5), 3.0), rtol=1e-6)
+    assert flow.flow_sigmas(2)[1] < 0.01  # diffusers' grid: the second of two calls only moves 0.001 -> 0

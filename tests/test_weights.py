@@ -100,7 +100,7 @@ def test_flux_without_gguf_fetches_the_transformer_folder_not_the_whole_repo(emp
 
 
 def test_missing_sd3_download_size_is_an_fp16_estimate_from_parameter_counts(empty_hub):
-    from lib.hardware import parameters
+    from lib.mac_memory import parameters
     from lib.registry import model_spec
     from lib.weights import download_size
 

@@ -114,7 +114,7 @@ def attention_figure():
     cross[:N_IMAGE, N_IMAGE:] = run_cross(1).maps[1].numpy()  # maps[0] is self-attention, [1] cross-attention
     joint = run_joint(1).maps[0].numpy()
     labels = [f"img {i}" for i in range(N_IMAGE)] + [f"txt {j}" for j in range(N_TEXT)]
-    fig = make_subplots(1, 2, subplot_titles=("U-Net cross-attention (attn2)", "MMDiT joint attention"), horizontal_spacing=0.12)
+    fig = make_subplots(1, 2, subplot_titles=("U-Net: cross-attn", "MMDiT: joint attn"), horizontal_spacing=0.12)
     for col, z in ((1, cross), (2, joint)):
         fig.add_trace(go.Heatmap(z=z, x=labels, y=labels, coloraxis="coloraxis",
                                  hovertemplate="query %{y}<br>key %{x}<br>p = %{z:.3f}<extra></extra>"), 1, col)
@@ -125,6 +125,6 @@ def attention_figure():
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(title_text="key token", tickangle=-90)
     fig.update_layout(coloraxis=dict(colorscale="Viridis", colorbar=dict(title="p")), height=470,
-                      template="plotly_white", margin=dict(l=60, r=20, t=40, b=80),
+                      template="plotly_white", margin=dict(l=60, r=20, t=80, b=80),
                       annotations=[*fig.layout.annotations])
     return fig

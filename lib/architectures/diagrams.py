@@ -37,6 +37,18 @@ def _frame(ax, title, xlim, ylim):
     ax.set_title(title, fontsize=10, fontweight="bold")
 
 
+def unet_mid_block_type(config: dict) -> str:
+    """The U-Net's mid block class: the config's `mid_block_type`, else diffusers' default for the class
+    (`UNetMidBlock2DCrossAttn`: ResNet, transformer with self- and cross-attention, ResNet)."""
+    if "mid_block_type" in config:
+        return config["mid_block_type"]
+    import inspect
+
+    from diffusers import UNet2DConditionModel
+
+    return inspect.signature(UNet2DConditionModel.__init__).parameters["mid_block_type"].default
+
+
 def unet_figure(config: dict | None = None):
     """The SD 1.5 U-Net: resolution levels with channel widths from its config, skips, cross-attention to text."""
     config = config or specs.SD15_UNET
@@ -60,7 +72,11 @@ def unet_figure(config: dict | None = None):
             _arrow(ax, 1.6 + i * 0.55, y - 0.35, 1.6 + (i + 1) * 0.55, y - 0.6)
             _arrow(ax, 8.4 - (i + 1) * 0.55, y - 0.6, 8.4 - i * 0.55, y - 0.35)
     s = side // 2 ** (n - 1)
-    _box(ax, 5.0, 3.2 - n * 0.95, 2.2, 0.6, f"mid: {s}x{s}, {boc[-1]} ch", COLORS["attn"])
+    mid_attn = "CrossAttn" in unet_mid_block_type(config)
+    mid_label = f"mid: {s}x{s}, {boc[-1]} ch\n" + ("ResNet + attn + ResNet" if mid_attn else "ResNets, no text")
+    _box(ax, 5.0, 3.2 - n * 0.95, 2.2, 0.7, mid_label, COLORS["img"] if mid_attn else COLORS["conv"])
+    if mid_attn:  # the mid block reads the text too
+        _arrow(ax, 5.0, 4.3, 5.0, 3.2 - n * 0.95 + 0.35, color=COLORS["txt"], ls=":")
     _arrow(ax, 1.6 + (n - 1) * 0.55, 3.2 - (n - 1) * 0.95 - 0.35, 3.9, 3.2 - n * 0.95)
     _arrow(ax, 6.1, 3.2 - n * 0.95, 8.4 - (n - 1) * 0.55, 3.2 - (n - 1) * 0.95 - 0.35)
     _box(ax, 5.0, 4.55, 2.4, 0.5, f"text: 77 tokens x {config['cross_attention_dim']}", COLORS["txt"])

@@ -1,7 +1,8 @@
 """FLOPs of one denoising step, counted analytically from a model's configuration.
 
-Convention (as `torch.utils.flop_counter` counts): a matmul of (m x k) by (k x n) costs 2mkn, a convolution
-2 * C_in * C_out * k^2 per output pixel, attention 4 * N_q * N_k * d (scores QK^T and their product with V).
+Counts are FLOPs, not multiply-adds: one multiply-add is 2 FLOPs, as `torch.utils.flop_counter` counts. A
+matmul of (m x k) by (k x n) costs 2mkn, a convolution 2 * C_in * C_out * k^2 per output pixel, attention
+4 * N_q * N_k * d (scores QK^T and their product with V).
 Normalisations, activations and softmax are left out: they are a few percent at most and memory-bound.
 A step with classifier-free guidance {cite}`ho2022cfg` runs the denoiser on two batch items.
 """
@@ -11,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lib.architectures import specs
-
-VAE_FACTOR = 8  # every model here: the VAE downsamples 8x per side
+from lib.architectures.latent import vae_downsampling
 
 
 @dataclass
@@ -105,7 +105,8 @@ def unet_flops(config: dict, latent_side: int, n_text: int = 77) -> Tally:
 
 
 def sd3_flops(config: dict, latent_side: int, n_text: int = 77 + 256) -> Tally:
-    """FLOPs of one SD3Transformer2DModel forward on one sample: per block 24 N D^2 + 4 N^2 D, plus embedders."""
+    """FLOPs of one SD3Transformer2DModel forward on one sample: per block 24 N D^2 + 4 N^2 D FLOPs (12 N D^2 +
+    2 N^2 D multiply-adds), plus embedders."""
     p, c = config["patch_size"], config["in_channels"]
     d = config["num_attention_heads"] * config["attention_head_dim"]
     ni = (latent_side // p) ** 2
@@ -150,21 +151,26 @@ def step_flops(model_key: str, image_side: int, n_text: int | None = None, cfg: 
     """FLOPs of one denoising step of a model of `specs.MODELS` at image_side^2 pixels (CFG: two passes)."""
     spec = specs.MODELS[model_key]
     den = spec.of_role("denoiser")[0]
-    side = image_side // VAE_FACTOR
+    side = image_side // vae_downsampling(spec.of_role("vae")[0].config)
+    n_text = n_text or text_tokens(model_key)
     if den.cls == "UNet2DConditionModel":
-        one, default_cfg = unet_flops(den.config, side, n_text or 77), True
+        one, default_cfg = unet_flops(den.config, side, n_text), True
     elif den.cls == "SD3Transformer2DModel":
-        one, default_cfg = sd3_flops(den.config, side, n_text or 77 + spec.tokens["T5-XXL"]), True
+        one, default_cfg = sd3_flops(den.config, side, n_text), True
     else:
-        one, default_cfg = flux_flops(den.config, side, n_text or spec.tokens["T5-XXL"]), False
+        one, default_cfg = flux_flops(den.config, side, n_text), False
     return one.scaled(2 if (default_cfg if cfg is None else cfg) else 1)
 
 
-# Published peak GPU throughput (FP32 TFLOPS) of two Apple chips, kept with where the figure is published.
+# Peak GPU throughput (FP32 TFLOPS) of two Apple chips, kept with where the figure comes from. Apple states the
+# M1's; for the M2 Apple states no TFLOPS at all, so its figure is Wikipedia's (unverified), checked against
+# Apple's own claim of a GPU "up to 35% faster" than the M1's (M2_OVER_M1_GPU).
 CHIPS = {
     "Apple M1 (8-core GPU)": (2.6, "Apple Newsroom, 'Apple unleashes M1', 10 Nov 2020: '2.6 teraflops of throughput'"),
-    "Apple M2 (10-core GPU)": (3.6, "Apple M2 specifications as tabulated in Wikipedia's 'Apple M2' article (FP32, 10-core GPU)"),
+    "Apple M2 (10-core GPU)": (3.6, "Wikipedia, 'Apple M2', GPU table (FP32, 10-core GPU); unverified: Apple "
+                                    "publishes no TFLOPS figure for the M2"),
 }
+M2_OVER_M1_GPU = 1.35  # Apple at the M2's launch (WWDC, 6 June 2022): GPU up to 35% faster than the M1's
 
 
 def seconds_lower_bound(flop: float, chip: str) -> float:
@@ -174,7 +180,20 @@ def seconds_lower_bound(flop: float, chip: str) -> float:
     return flop / (CHIPS[chip][0] * 1e12)
 
 
-COST_CASES = (("sd15", None), ("sdxl", None), ("sd3", None), ("flux_schnell", 512))
+# Models of the cost table; each runs with the text tokens of its pipeline default (specs.MODELS[key].tokens:
+# FLUX.1-schnell's 256 T5 tokens come from lib.registry's max_sequence_length).
+COST_CASES = ("sd15", "sdxl", "sd3", "flux_schnell")
+
+
+def text_tokens(model_key: str) -> int:
+    """Text tokens the denoiser attends to in one step, as the model's pipeline runs it by default."""
+    spec = specs.MODELS[model_key]
+    den = spec.of_role("denoiser")[0]
+    if den.cls == "UNet2DConditionModel":
+        return 77
+    if den.cls == "SD3Transformer2DModel":  # CLIP-L and CLIP-G side by side (77) + T5
+        return 77 + spec.tokens["T5-XXL"]
+    return spec.tokens["T5-XXL"]  # FLUX attends to T5 only; CLIP enters as the pooled vector
 
 
 def cost_table(sides: tuple[int, ...] = (512, 1024), chip: str = "Apple M2 (10-core GPU)"):
@@ -182,11 +201,12 @@ def cost_table(sides: tuple[int, ...] = (512, 1024), chip: str = "Apple M2 (10-c
     import pandas as pd
 
     rows = []
-    for key, n_text in COST_CASES:
+    for key in COST_CASES:
         spec = specs.MODELS[key]
-        row = {"model": spec.name, "passes per step": 1 if key.startswith("flux") else 2}
+        row = {"model": spec.name, "text tokens": text_tokens(key),
+               "passes per step": 1 if key.startswith("flux") else 2}
         for side in sides:
-            f = step_flops(key, side, n_text).total
+            f = step_flops(key, side).total
             row[f"TFLOP/step @{side}²"] = round(f / 1e12, 2)
             row[f"s/step ≥ @{side}² ({chip.split(' (')[0]})"] = round(seconds_lower_bound(f, chip), 2)
         rows.append(row)

@@ -54,14 +54,28 @@ def memory_table():
     return pd.DataFrame(rows).set_index(["model", "component"])
 
 
-def gguf_comparison(published: dict[str, float]):
-    """The per-tensor size rule versus the published FLUX.1-schnell GGUF file sizes (DataFrame)."""
+def gguf_comparison(model: str = "flux-schnell"):
+    """Every GGUF file published for a model (lib.registry) against the per-tensor size rule (DataFrame).
+
+    A file whose size the registry does not record keeps NaN in "published (GB)" and "difference (%)": its
+    row shows the computed size only, and says so in "size shown"."""
     import pandas as pd
+
+    from lib.registry import model_spec
 
     shapes = params.flux_schnell_named_shapes("bfl")
     rows = []
-    for q, pub in published.items():
+    for q, file in model_spec(model).published_gguf.items():
         computed = quant_size.gguf_file_bytes(shapes, q) / GB
-        rows.append({"file type": q, "computed (GB)": round(computed, 3), "published (GB)": pub,
-                     "difference (%)": round(100 * (computed / pub - 1), 2)})
-    return pd.DataFrame(rows).set_index("file type")
+        pub = file.gb if file.gb is not None else float("nan")
+        rows.append({"file type": q, "plain weights as": file.block_type,
+                     "bits per weight": quant_size.bits_per_weight(file.block_type),
+                     "computed (GB)": round(computed, 3), "published (GB)": pub,
+                     "difference (%)": round(100 * (computed / pub - 1), 2),
+                     "size shown": "published" if file.gb is not None else "computed only"})
+    return pd.DataFrame(rows).set_index("file type").sort_values("computed (GB)", ascending=False)
+
+
+def shown(df):
+    """The table as the book shows it: missing values as an em dash instead of NaN."""
+    return df.astype(object).where(df.notna(), "—")

@@ -38,5 +38,5 @@ def timeline_figure():
         ))
     fig.update_yaxes(tickvals=list(TRACKS.values()), ticktext=list(TRACKS), range=[-0.6, 2.6], showgrid=False)
     fig.update_xaxes(range=["2020-03-01", "2025-06-30"])
-    fig.update_layout(height=420, template="plotly_white", showlegend=False, margin=dict(l=90, r=20, t=20, b=40))
+    fig.update_layout(height=420, template="plotly_white", showlegend=False, margin=dict(l=90, r=20, t=45, b=40))
     return fig

@@ -88,7 +88,7 @@ def treemap_figure(model_keys: tuple[str, ...] = ("flux_schnell", "sd3")):
             hovertemplate="%{label}<br>%{value:,} parameters<br>%{percentRoot:.1%} of the model<extra></extra>",
             texttemplate="%{label}<br>%{value:.3s}", root_color="white",
         ))
-    fig.update_layout(height=560, margin=dict(l=5, r=5, t=10, b=5))
+    fig.update_layout(height=560, margin=dict(l=5, r=5, t=45, b=5))  # t: room for the mode bar
     return fig
 
 

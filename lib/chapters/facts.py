@@ -13,7 +13,7 @@ from lib.chapters.session import ChapterSession, item
 from lib.chapters.theory import SD3_MEDIUM_SHIFT, forward_passes, shifted_sigmas, text_encoders_gb
 from lib.chapters.views import per_step_seconds, stages
 from lib.config import PRESETS
-from lib.hardware import REFERENCE_MAC_GB, parameters
+from lib.mac_memory import REFERENCE_MAC_GB, parameters
 from lib.records import Record
 
 MIB = 2**20
@@ -38,15 +38,26 @@ def _stage_mean(record: Record, stage: str, key: str = "seconds") -> float:
     return _mean([stages(it)[stage][key] for it in record.items])
 
 
-def provenance_facts(session: ChapterSession, prefix: str) -> dict[str, str]:
-    """One caption line per record the chapter shows: {prefix}-prov-<record name>."""
-    return {f"{prefix}-prov-{r.name}": provenance.caption(r) for r in session.records()}
+def kind_facts(session: ChapterSession, prefix: str) -> dict[str, str]:
+    """What made each record the chapter shows, for its captions: {prefix}-kind-<record name> (the chapter's
+    provenance note gives the machine, versions and date of each)."""
+    return {f"{prefix}-kind-{r.name}": provenance.kind(r) for r in session.records()}
 
 
 def seed_facts(session: ChapterSession, prefix: str) -> dict[str, str]:
     """The seed(s) of each record the chapter shows, {prefix}-seed-<record name>, so captions name the seed used."""
     return {f"{prefix}-seed-{r.name}": ", ".join(str(s) for s in sorted({it["seed"] for it in r.items}))
             for r in session.records()}
+
+
+def guidance_note(record: Record) -> str:
+    """What a guidance sweep's images can show, worded from the record's source (chapter 4's caption)."""
+    if provenance.is_miniature(record):
+        return ("These images come from random-weight models: they cannot show what guidance does to a real "
+                "image (how closely it follows the prompt, how saturated it gets). They show only that the "
+                "output changes with the scale, and the times show what the unconditional pass costs.")
+    return ("Made with the real weights: compare how closely each image follows the prompt as the scale "
+            "grows; the times show what the unconditional pass costs.")
 
 
 def ch4_facts(session: ChapterSession) -> dict[str, str]:
@@ -95,19 +106,21 @@ def ch4_facts(session: ChapterSession) -> dict[str, str]:
         "ch4-step-max": str(max(it["config"]["steps"] for it in steps.items)),
         "ch4-per-step-lo": _s(min(per_step)), "ch4-per-step-hi": _s(max(per_step)),
     }
-    facts.update(provenance_facts(session, "ch4"))
+    facts["ch4-guidance-note"] = guidance_note(guidance)
+    facts.update(kind_facts(session, "ch4"))
     facts.update(seed_facts(session, "ch4"))
     return facts
 
 
 def ch5_facts(session: ChapterSession) -> dict[str, str]:
     """Chapter 5: FLUX's forward passes, GGUF block layouts, and what its records measured."""
-    from lib.chapters.theory import block_example, block_layouts
+    from lib.chapters.blocks import example, layouts
+    from lib.quant_study import STUDY_TYPES
 
     prompts, sweep, staged = (session.record(n) for n in ("flux-prompts", "flux-step-sweep", "flux-staged-vs-unstaged"))
     flux, sd3 = PRESETS["flux-schnell"], PRESETS["sd3-medium"]
-    blocks = block_layouts()
-    q40, q4k = block_example("Q4_0"), block_example("Q4_K")
+    blocks = layouts(STUDY_TYPES)
+    q40, q4k = example("Q4_0"), example("Q4_K")
     by_steps = {it["config"]["steps"]: it for it in sweep.items}
     lo, hi = min(by_steps), max(by_steps)
     time_ratio = by_steps[hi]["seconds"] / by_steps[lo]["seconds"]
@@ -126,12 +139,12 @@ def ch5_facts(session: ChapterSession) -> dict[str, str]:
         "ch5-q80-n": str(blocks.loc["Q8_0", "weights per block"]), "ch5-q40-n": str(blocks.loc["Q4_0", "weights per block"]),
         "ch5-q4k-n": str(blocks.loc["Q4_K", "weights per block"]),
         "ch5-q80-bytes": str(blocks.loc["Q8_0", "bytes per block"]),
-        "ch5-q80-bpw": f"{blocks.loc['Q8_0', 'bits per weight']:g}",
+        "ch5-q80-bpw": str(blocks.loc['Q8_0', 'bits per weight']),
         "ch5-q40-bytes": str(blocks.loc["Q4_0", "bytes per block"]),
-        "ch5-q40-bpw": f"{blocks.loc['Q4_0', 'bits per weight']:g}",
+        "ch5-q40-bpw": str(blocks.loc['Q4_0', 'bits per weight']),
         "ch5-q4k-bytes": str(blocks.loc["Q4_K", "bytes per block"]),
-        "ch5-q4k-bpw": f"{blocks.loc['Q4_K', 'bits per weight']:g}",
-        "ch5-q6k-bpw": f"{blocks.loc['Q6_K', 'bits per weight']:g}",
+        "ch5-q4k-bpw": str(blocks.loc['Q4_K', 'bits per weight']),
+        "ch5-q6k-bpw": str(blocks.loc['Q6_K', 'bits per weight']),
         "ch5-ex-q40-rms": f"{q40['rel rms']:.3f}", "ch5-ex-q4k-rms": f"{q4k['rel rms']:.3f}",
         "ch5-ex-q40-bytes": str(q40["bytes"]), "ch5-ex-fp32-bytes": str(q40["fp32 bytes"]),
         "ch5-step-lo": str(lo), "ch5-step-hi": str(hi), "ch5-step-ratio": f"{time_ratio:.2g}", "ch5-step-vs": vs,
@@ -142,7 +155,7 @@ def ch5_facts(session: ChapterSession) -> dict[str, str]:
         "ch5-den-w-staged": f"{stages(st)['denoising']['weights_bytes'] / MIB:.2f}",
         "ch5-den-w-unstaged": f"{stages(un)['denoising']['weights_bytes'] / MIB:.2f}",
     }
-    facts.update(provenance_facts(session, "ch5"))
+    facts.update(kind_facts(session, "ch5"))
     facts.update(seed_facts(session, "ch5"))
     return facts
 
@@ -163,4 +176,26 @@ def study_facts(df) -> dict[str, str]:
         "ch5-study-f16-mad": f"{df.loc['F16', 'pixel_mad']:.3g}",
         "ch5-study-kq-word": "lower" if df.loc["Q4_K", "weight_rel_rms"] < df.loc["Q4_0", "weight_rel_rms"] else "not lower",
         "ch5-study-order": "grows at every step down in bits" if ordered else "does not grow at every step down in bits",
+    }
+
+
+def gguf_facts() -> dict[str, str]:
+    """Chapter 5's K-quant section: super- and sub-block sizes, the registry's published FLUX.1-schnell files,
+    and the public Mac timing it cites."""
+    from lib.chapters.blocks import QK_K, sub_blocks
+    from lib.chapters.public import COMFYUI_GGUF_236, slower_factor
+    from lib.registry import model_spec
+
+    files = model_spec("flux-schnell").published_gguf
+    n4, size4, bits4 = sub_blocks("Q4_K")
+    n6, size6, bits6 = sub_blocks("Q6_K")
+    mac = COMFYUI_GGUF_236.seconds_per_step
+    return {
+        "ch5-qk": str(QK_K), "ch5-q4k-subs": str(n4), "ch5-q4k-sub": str(size4), "ch5-q4k-scale-bits": str(bits4),
+        "ch5-q6k-subs": str(n6), "ch5-q6k-sub": str(size6), "ch5-q6k-scale-bits": str(bits6),
+        "ch5-published": ", ".join(files),
+        "ch5-published-m": (f"{n_m} of them are _M mixes" if (n_m := sum(t.endswith("_M") for t in files))
+                            else "none of them is an _M mix"),
+        "ch5-mac-q8": f"{mac['Q8_0']:g}", "ch5-mac-q4": f"{mac['Q4_0']:g}",
+        "ch5-mac-ratio": f"{slower_factor(COMFYUI_GGUF_236, 'Q4_0', 'Q8_0'):.2f}",
     }

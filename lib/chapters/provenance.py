@@ -1,9 +1,11 @@
-"""Where a shown result came from: a caption line for every record, and the notice miniature records carry.
+"""Where a shown result came from, said once per page: a provenance table of every record a page reads, and
+the warning miniature records carry.
 
-Chapters 4-6 show images, times and memory read from records (`lib.records`). Each figure's caption
-ends with `caption(record)`: the device, the library versions, the date and the record's `source`.
-A record made by the random-weight miniature models is also announced by `notice(record)`, a warning
-box, because its images are noise-like and its times are those of a network a thousand times smaller.
+Chapters 4-6 show images, times and memory read from records (`lib.records`). Each chapter lists the
+records it reads in one collapsible note (`records_table` and `summary`, glued near the chapter's start);
+captions name their record and what kind of models made it (`kind`). A record made by the random-weight
+models is also announced by `notice(records)`, a warning box that stays visible, because its images are
+noise-like and, for the miniature models, its times are those of a network a thousand times smaller.
 """
 
 from __future__ import annotations
@@ -15,9 +17,16 @@ from lib.records import Record
 
 SOURCE_TEXT = {
     "weights": "the real model weights",
-    "random-weights-full-size": "full-size models with random weights (times and memory are real, images are noise)",
-    "miniature": "random-weight miniature models (same architecture, tiny sizes)",
+    "random-weights-full-size": "full-size architectures with random weights, run on a CPU (the memory is "
+                                "evidence; the images are noise and the times are CPU times)",
+    "miniature": "random-weight miniature models (same architecture, tiny sizes: the images are noise-like "
+                 "and the times are those of a tiny network)",
 }
+SOURCE_SHORT = {"weights": "the real model weights",
+                "random-weights-full-size": "full-size architectures with random weights, run on a CPU",
+                "miniature": "random-weight miniature models: same architecture, tiny sizes"}
+KIND = {"weights": "real weights", "random-weights-full-size": "full-size random weights, not real output",
+        "miniature": "random-weight miniature models, not real output"}
 
 
 def _gib(n: Any) -> str:
@@ -38,16 +47,48 @@ def versions_text(versions: dict[str, Any]) -> str:
     return ", ".join(f"{k} {versions[k]}" for k in keys if versions.get(k))
 
 
-def caption(record: Record) -> str:
-    """One line of provenance for a figure or table caption (every machine, when several made the items)."""
-    machines = "; ".join(device_text(d) for d in record.devices) or "no items"
-    return (f"Record {record.name}, source: {record.source} ({SOURCE_TEXT.get(record.source, '?')}); "
-            f"{machines}; {versions_text(record.versions)}; {record.created[:10]}.")
-
-
 def is_miniature(record: Record) -> bool:
     """True for records whose images are not those of a trained model."""
     return record.source != "weights"
+
+
+def kind(record: Record) -> str:
+    """What made a record, in a few words for a caption: 'real weights' or '... not real output'."""
+    return KIND.get(record.source, record.source)
+
+
+def records_table(records: Iterable[Record]) -> Any:
+    """One row per record a page reads: what it holds, its source, machine(s), library versions and date."""
+    import pandas as pd
+
+    rows = [{"record": r.name, "source": r.source, "made": r.created[:10], "items": len(r.items),
+             "what it holds": r.description,
+             "machine": "; ".join(device_text(d) for d in r.devices) or "no items",
+             "versions": versions_text(r.versions)}
+            for r in records]
+    return pd.DataFrame(rows).set_index("record")
+
+
+def shown_whole(df: Any, uuid: str) -> Any:
+    """A table for the page with every cell in full (a DataFrame's own HTML cuts text at 50 characters),
+    left-aligned, with a fixed id so the page does not change from build to build."""
+    return (df.style.set_uuid(uuid).set_table_attributes('class="dataframe"')
+            .set_properties(**{"text-align": "left"}))
+
+
+def summary(records: Iterable[Record]) -> str:
+    """A paragraph for the provenance note: how many records of each source, and what each source means."""
+    recs = list(records)
+    counts: dict[str, int] = {}
+    for r in recs:
+        counts[r.source] = counts.get(r.source, 0) + 1
+    parts = [f"{n} from {SOURCE_TEXT.get(s, s)}" for s, n in sorted(counts.items())]
+    text = f"This page reads {len(recs)} record{'s' * (len(recs) != 1)}: " + "; ".join(parts) + "."
+    if any(is_miniature(r) for r in recs):
+        text += (" Records not made with the real weights show what the code does and how a record is laid "
+                 "out; they say nothing about the quality or speed of the real models. Run "
+                 "`python -m lib precompute` on your machine to replace them with real-weights records.")
+    return text
 
 
 def notice_text(records: Iterable[Record]) -> str | None:
@@ -55,20 +96,21 @@ def notice_text(records: Iterable[Record]) -> str | None:
     sources = sorted({r.source for r in records if is_miniature(r)})
     if not sources:
         return None
-    what = "; ".join(f"`{s}`: {SOURCE_TEXT.get(s, s)}" for s in sources)
+    what = "; ".join(f"`{s}` ({SOURCE_SHORT.get(s, s)})" for s in sources)
     scale = ("the times and memory are those of networks far smaller than the real ones"
-             if "miniature" in sources else "only the times and memory tell something about the real models")
+             if "miniature" in sources else "only the memory tells something about the real models")
     return (f"The images, times and memory figures below come from records with source {what}. "
             f"Their weights are random: the images are noise-like and say nothing about the quality of the "
             f"real models, and {scale}. "
             "They show what the code does and what a record holds; run the chapter with the real weights "
-            "(`python -m lib precompute` on your machine) to see the models themselves.")
+            "(`python -m lib precompute` on your machine) to see the models themselves. The provenance "
+            "note below lists every record this page reads.")
 
 
 class Notice:
     """A warning box (the theme's admonition markup) that renders in the book and in Jupyter."""
 
-    def __init__(self, text: str | None, title: str = "Random-weight miniature models, not real output"):
+    def __init__(self, text: str | None, title: str = "Random-weight models, not real output"):
         self.text, self.title = text, title
 
     def _md_inline(self, text: str) -> str:

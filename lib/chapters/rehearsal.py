@@ -16,7 +16,8 @@ from lib.records import Record, load_record, record_paths
 GB = 1e9
 PREFIX = "rehearsal-"
 STEP_NAMES = {"load_text_encoders": "load text encoders", "text_encoding": "encode prompt",
-              "load_denoiser": "load transformer + VAE", "denoising": "denoise", "vae_decode": "decode",
+              "load_denoiser": "load transformer", "denoising": "denoise", "load_decoder": "load VAE",
+              "vae_decode": "decode",
               "load_all": "load everything"}
 # Budgets of the issue that introduced the rehearsal, checked against its records (peaks in GB).
 BUDGETS_GB = {"rehearsal-flux-staged": 10.5, "rehearsal-flux-staged-cached": 7.5, "rehearsal-sd3-drop-t5-staged": 4.5}
@@ -47,7 +48,9 @@ def steps(record: Record) -> list[dict[str, Any]]:
     order = [s for s in loads if s["name"] in ("load_text_encoders", "load_all")]
     order += [stages["text_encoding"]] if "text_encoding" in stages else []
     order += [s for s in loads if s["name"] == "load_denoiser"]
-    order += [stages[n] for n in ("denoising", "vae_decode") if n in stages]
+    order += [stages["denoising"]] if "denoising" in stages else []
+    order += [s for s in loads if s["name"] == "load_decoder"]
+    order += [stages["vae_decode"]] if "vae_decode" in stages else []
     return [{"step": STEP_NAMES.get(s["name"], s["name"]) + (" (cached)" if s.get("cached") else ""),
              "seconds": s["seconds"], "peak (GB)": s["peak_bytes"] / GB, "weights (GB)": s["weights_bytes"] / GB}
             for s in order]

@@ -79,10 +79,6 @@ class ChapterSession:
         """A file listed under `files` in a record (e.g. the comparison grid)."""
         return self.record(name).file(key)
 
-    def caption(self, *names: str) -> str:
-        """Provenance line(s) for the records a figure shows."""
-        return " ".join(provenance.caption(self.record(n)) for n in names)
-
     def notice(self, *names: str) -> provenance.Notice:
         """The warning box for what follows (empty when every record comes from the real weights)."""
         return provenance.notice([self.record(n) for n in (names or chapter_spec(self.chapter)["records"])])

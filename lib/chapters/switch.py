@@ -4,7 +4,7 @@
 
 - `auto` (default): live when the chapter's model weights are in the Hugging Face cache and an accelerator
   (MPS or CUDA) is present, or when `DME_MINIATURE=1` asks for the miniature models; stored otherwise, and
-  always stored inside a book build (`DME_BOOK_BUILD=1`, which `lib.sphinx_assets` sets for the kernels
+  always stored inside a book build (`DME_BOOK_BUILD=1`, which `lib.tools.sphinx_assets` sets for the kernels
   `jupyter-book build` starts): a build never starts model runs unless `DME_MODE=live` says so;
 - `stored`: read the records in `precomputed/` (the published site, CI and the tests);
 - `live`: run the models now, through `lib.pipelines`, into fresh records, then read those.
@@ -93,7 +93,7 @@ def accelerator_present() -> bool:
 
 def environment_mode() -> str:
     """The mode the environment asks for: DME_MODE, except that `auto` means `stored` inside a book build
-    (DME_BOOK_BUILD=1: set by lib.sphinx_assets for the build's kernels, and by the tests' conftest.py)."""
+    (DME_BOOK_BUILD=1: set by lib.tools.sphinx_assets for the build's kernels, and by the tests' conftest.py)."""
     from lib.figures import in_book_build
 
     mode = requested_mode()

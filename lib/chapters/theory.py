@@ -1,11 +1,10 @@
 """Facts chapters 4 and 5 compute rather than measure: the shifted flow-matching schedule, forward passes per
-image, what each text encoder weighs, and the byte layout of GGUF blocks."""
+image and what each text encoder weighs (GGUF block layouts: `lib.chapters.blocks`)."""
 
 from __future__ import annotations
 
 from lib.config import PRESETS
-from lib.hardware import parameters
-from lib.quant_study import STUDY_TYPES
+from lib.mac_memory import parameters
 
 GB = 1e9
 _SD3 = PRESETS["sd3-medium"]
@@ -33,8 +32,9 @@ def shift_figure(steps: int = _SD3.steps, shifts: tuple[float, ...] = (1.0, SD3_
         sig = shifted_sigmas(steps, s)
         fig.add_trace(go.Scatter(x=list(range(1, steps + 1)), y=sig, mode="lines+markers", name=f"shift {s:g}",
                                  hovertemplate="step %{x}: σ = %{y:.3f}<extra>shift " + f"{s:g}" + "</extra>"))
-    fig.update_layout(xaxis_title="step", yaxis_title="noise level σ (1 = pure noise)", height=340,
-                      template="plotly_white", margin=dict(l=50, r=20, t=30, b=50))
+    fig.update_layout(xaxis_title="step", yaxis_title="noise level σ (1 = pure noise)", height=380,
+                      template="plotly_white", margin=dict(l=50, r=20, t=40, b=50),
+                      legend=dict(orientation="h", x=0, y=-0.25, yanchor="top"))
     return fig
 
 
@@ -51,34 +51,3 @@ def text_encoders_gb(dtype_bytes: int = 2) -> dict[str, float]:
     """GB of SD3's three text encoders in fp16/bf16, from their parameter counts."""
     names = {"CLIP-L": "clip_l", "CLIP-G": "clip_g", "T5-XXL": "t5_xxl"}
     return {label: parameters()[key] * dtype_bytes / GB for label, key in names.items()}
-
-
-def block_layouts(types: tuple[str, ...] = STUDY_TYPES):
-    """Weights per block, bytes per block and bits per weight of GGUF block types (from gguf-py), by default
-    those of chapter 5's quantization study."""
-    import pandas as pd
-
-    from lib.gguf.rule import bits_per_weight, block
-
-    rows = []
-    for t in types:
-        elems, nbytes = block(t)
-        rows.append({"type": t, "weights per block": elems, "bytes per block": nbytes,
-                     "bits per weight": bits_per_weight(t)})
-    return pd.DataFrame(rows).set_index("type")
-
-
-def block_example(qtype: str = "Q4_0", seed: int = 0) -> dict[str, float]:
-    """Quantize one block of random weights with gguf-py and measure what comes back."""
-    import numpy as np
-    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
-
-    from lib.gguf.quants import dequantize, quantize
-
-    q = GGMLQuantizationType[qtype]
-    elems = GGML_QUANT_SIZES[q][0]
-    w = np.random.default_rng(seed).normal(0, 0.02, size=(1, elems)).astype(np.float32)
-    raw = quantize(w, q)
-    back = dequantize(raw, q).reshape(w.shape)
-    return {"weights": elems, "bytes": int(raw.nbytes), "fp32 bytes": int(w.nbytes),
-            "max abs error": float(np.abs(back - w).max()), "rel rms": float(np.linalg.norm(back - w) / np.linalg.norm(w))}

@@ -1,6 +1,7 @@
 """Figures and tables of chapters 4-6, built from records only (`lib.records` format), so live and stored look alike.
 
-Every image strip says in its title when its record is not from the real weights.
+Every image strip says in its title when its record is not from the real weights. Plotly legends sit below
+the plot, clear of plotly's mode bar.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from lib.records import Record
 STAGE_NAMES = {"text_encoding": "text encoding", "denoising": "denoising", "vae_decode": "VAE decode"}
 STAGE_COLORS = {"text_encoding": "#4c78a8", "denoising": "#f58518", "vae_decode": "#54a24b"}
 MIB = 2**20
+# Below the plot area, so the legend never sits under plotly's mode bar (top right) on a narrow page.
+LEGEND_BELOW = dict(orientation="h", x=0, xanchor="left", y=-0.18, yanchor="top")
 
 
 def stages(it: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -51,9 +54,9 @@ def stage_profile(records: dict[str, Record], label_key: str = "category") -> An
         fig.add_trace(go.Bar(x=x, y=[list(v) for v in zip(*y)] if y else [], orientation="h", name=name,
                              marker_color=STAGE_COLORS[stage],
                              hovertemplate="%{y}: %{x:.3f} s<extra>" + name + "</extra>"))
-    fig.update_layout(barmode="stack", height=120 + 28 * sum(len(r.items) for r in records.values()),
-                      xaxis_title="seconds", template="plotly_white", margin=dict(l=20, r=20, t=30, b=40),
-                      legend=dict(orientation="h", y=1.08), yaxis=dict(autorange="reversed"))
+    fig.update_layout(barmode="stack", height=170 + 28 * sum(len(r.items) for r in records.values()),
+                      xaxis_title="seconds", template="plotly_white", margin=dict(l=20, r=20, t=40, b=90),
+                      legend={**LEGEND_BELOW, "y": -0.12}, yaxis=dict(autorange="reversed"))
     return fig
 
 
@@ -72,7 +75,8 @@ def memory_bars(record: Record) -> Any:
             fig.add_trace(go.Bar(x=names, y=[st[n][key] / MIB for n in STAGE_NAMES if n in st], name=it["id"],
                                  marker_color=colors[i % len(colors)], showlegend=col == 1, legendgroup=it["id"],
                                  hovertemplate="%{x}: %{y:.1f} MiB<extra>" + it["id"] + "</extra>"), row=1, col=col)
-    fig.update_layout(barmode="group", height=380, template="plotly_white", margin=dict(l=40, r=20, t=50, b=40))
+    fig.update_layout(barmode="group", height=420, template="plotly_white", margin=dict(l=40, r=20, t=60, b=40),
+                      legend=LEGEND_BELOW)
     return fig
 
 
@@ -95,8 +99,6 @@ def image_strip(images: list, titles: list[str], record: Record, suptitle: str =
 
 def record_strip(record: Record, title_of, suptitle: str = "") -> Any:
     """image_strip over every item of a record; `title_of(item)` makes each title."""
-    from PIL import Image
-
     images = [record.image(it["id"]) for it in record.items]
     return image_strip(images, [title_of(it) for it in record.items], record, suptitle)
 
@@ -111,8 +113,9 @@ def seconds_by(record: Record, key: str) -> Any:
     fig.add_trace(go.Scatter(x=x, y=[it["seconds"] for it in items], mode="lines+markers", name="total"))
     fig.add_trace(go.Scatter(x=x, y=[stages(it)["denoising"]["seconds"] for it in items], mode="lines+markers",
                              name="denoising"))
-    fig.update_layout(xaxis_title=key, yaxis_title="seconds", height=340, template="plotly_white",
-                      margin=dict(l=50, r=20, t=30, b=50))
+    fig.update_layout(xaxis_title=key, yaxis_title="seconds", height=380, template="plotly_white",
+                      margin=dict(l=50, r=20, t=40, b=50), legend={**LEGEND_BELOW, "y": -0.25})
+    fig.update_xaxes(tickvals=x)  # the values run, not plotly's in-between ticks
     return fig
 
 

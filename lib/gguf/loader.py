@@ -16,7 +16,7 @@ no-op: whole tensors and row slices of them are contiguous) and hands GGUF weigh
 `create_quantized_param`, which stores `param.to("cpu")` (a no-op). So every quantized weight of the loaded
 model points into the file mapping (tests/test_gguf_flux.py checks the addresses), and loading touches
 almost none of the file's pages: the RSS grows by the file's size only at the first forward, as page
-cache that the kernel may drop again (`python -m lib.bench_gguf_load` measures both).
+cache that the kernel may drop again (`python -m lib.tools.bench_gguf_load` measures both).
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ def load_flux_transformer_gguf(gguf_path: Path, config_dir: Path, compute_dtype:
     config_dir is a pipeline snapshot holding transformer/config.json (real FLUX.1-schnell or a miniature)."""
     from diffusers import FluxTransformer2DModel, GGUFQuantizationConfig
 
+    from lib.gguf.chunked import chunk_gguf_linears
+
     gguf_path, config_dir = Path(gguf_path), Path(config_dir)
     if not (config_dir / "transformer" / "config.json").is_file():
         raise WeightsError(f"{config_dir} has no transformer/config.json: pass the FLUX pipeline snapshot folder.")
@@ -86,7 +88,7 @@ def load_flux_transformer_gguf(gguf_path: Path, config_dir: Path, compute_dtype:
             f"{gguf_path} has inner dim {state['x_embedder.bias'].shape[0]}, the config in {config_dir} "
             f"{inner}: use the GGUF file and snapshot of the same model."
         )
-    return FluxTransformer2DModel.from_single_file(
+    model = FluxTransformer2DModel.from_single_file(
         state,
         quantization_config=GGUFQuantizationConfig(compute_dtype=compute_dtype),
         config=str(config_dir),
@@ -94,3 +96,5 @@ def load_flux_transformer_gguf(gguf_path: Path, config_dir: Path, compute_dtype:
         dtype=compute_dtype,  # diffusers 0.42's spelling of torch_dtype (which it deprecates)
         local_files_only=True,
     )
+    chunk_gguf_linears(model)  # bounded dequantization memory per forward (lib.gguf.chunked)
+    return model

@@ -1,8 +1,8 @@
 """Load SD3 or FLUX (GGUF transformer) for a config: weights resolved, device and dtype chosen, errors made clear.
 
 Staged (the default) loads nothing heavy up front: the stages of `lib.pipelines.stages` load the text
-encoders, free them, then load the transformer and VAE, so T5 and the transformer are never resident
-together (chapter 5 shows why a 16 GB Mac needs this). Unstaged is the plain diffusers pipeline with every
+encoders, free them, then load the transformer, and the VAE only once the transformer is freed, so T5 and the
+transformer are never resident together (chapter 5 shows why a 16 GB Mac needs this). Unstaged is the plain diffusers pipeline with every
 component loaded at once, kept as the comparison.
 """
 
@@ -25,7 +25,7 @@ from lib.memory import PeakMemory, Stopwatch, empty_cache, module_bytes
 from lib.weights import WeightPaths, download_command, resolve_weights
 
 TEXT_ENCODERS = {"sd3": ("text_encoder", "text_encoder_2", "text_encoder_3"), "flux": ("text_encoder", "text_encoder_2")}
-DENOISER = ("transformer", "vae")
+DENOISER = ("transformer", "vae")  # staged: the transformer, then (once it is freed) the VAE
 # Fields that fix what is loaded; a config differing in these needs a new load_pipeline call.
 LOAD_FIELDS = ("model", "dtype", "quantization", "offload", "drop_t5", "miniature", "staged")
 
@@ -49,8 +49,8 @@ def weights_build(weights: WeightPaths) -> str:
 class StageRecord:
     """One measured step: wall seconds, peak memory on the device, bytes of weights resident at its end.
 
-    Stages of an image: text_encoding, denoising, vae_decode. Loads: load_text_encoders, load_denoiser,
-    load_all (unstaged). `cached` marks a text_encoding served from the embedding cache."""
+    Stages of an image: text_encoding, denoising, vae_decode. Loads: load_text_encoders, load_denoiser
+    (the transformer), load_decoder (the VAE), load_all (unstaged). `cached` marks a text_encoding served from the embedding cache."""
 
     name: str
     seconds: float
@@ -106,10 +106,19 @@ class LoadedPipeline:
         self._free(*TEXT_ENCODERS[self.config.spec.family])
 
     def load_denoiser(self) -> None:
-        """Load the transformer (GGUF or not) and the VAE, straight onto the device."""
-        missing = [n for n in DENOISER if getattr(self.pipe, n, None) is None]
-        if missing:
-            self._measured_load("load_denoiser", lambda: {n: _component(self, n) for n in missing})
+        """Load the transformer (GGUF or not) straight onto the device; staged, the VAE leaves first.
+
+        Decoding needs the VAE only after the transformer is freed, so the two are never resident together
+        in a staged run: the denoising peak is the transformer's alone (0.17 GB less at full size)."""
+        if self.config.staged:
+            self._free("vae")
+        if getattr(self.pipe, "transformer", None) is None:
+            self._measured_load("load_denoiser", lambda: {"transformer": _component(self, "transformer")})
+
+    def load_decoder(self) -> None:
+        """Load the VAE straight onto the device (staged: after the transformer was freed)."""
+        if getattr(self.pipe, "vae", None) is None:
+            self._measured_load("load_decoder", lambda: {"vae": _component(self, "vae")})
 
     def free_transformer(self) -> None:
         """Drop the transformer before decoding (the VAE alone is all that decoding needs)."""

@@ -3,8 +3,9 @@
 The peak of a plain diffusers call holds the text encoders (T5-XXL: 9.5 GB in bf16) next to the
 transformer. Run staged (the default), the library loads the text encoders alone, encodes every prompt
 (or reads the embeddings from the disk cache, `lib.pipelines.embeddings`, and loads no encoder at all),
-frees them, then loads the transformer and VAE, denoises every image, frees the transformer, and decodes:
-at no moment are T5 and the transformer resident together (see chapter 5). Unstaged runs the plain
+frees them, then loads the transformer, denoises every image, frees the transformer, loads the VAE and
+decodes: at no moment are T5 and the transformer resident together, nor the transformer and the VAE (see
+chapter 5). Unstaged runs the plain
 pipeline with everything loaded, as the comparison. Every stage and every load is measured.
 """
 
@@ -169,11 +170,11 @@ def generate_many(loaded: LoadedPipeline, configs: list[DiffusionConfig],
         loaded.free_text_encoders()
         loaded.load_denoiser()
     reported = loaded.extra.get("_loads_reported", 0)  # loads not yet attached to a result: this batch's
-    batch_loads, loaded.extra["_loads_reported"] = loaded.loads[reported:], len(loaded.loads)
     results: list[GenerationResult] = []
 
     def finish(i: int, latents: torch.Tensor, denoise_record: StageRecord) -> None:
         image, decode_record = _measure(loaded, "vae_decode", lambda: _decode(loaded, configs[i], latents))
+        batch_loads, loaded.extra["_loads_reported"] = loaded.loads[reported:], len(loaded.loads)
         results.append(GenerationResult(image, configs[i], [text_records[i], denoise_record, decode_record],
                                         loaded.source, loaded.device.type, str(loaded.dtype).replace("torch.", ""),
                                         list(batch_loads)))
@@ -187,6 +188,8 @@ def generate_many(loaded: LoadedPipeline, configs: list[DiffusionConfig],
                 denoised.append(_measure(loaded, "denoising", lambda c=c, e=e: _denoise(loaded, c, e)))
         finally:  # also when interrupted: the latents already made are decoded and delivered, not lost
             loaded.free_transformer()  # decoding needs only the VAE
+            if denoised:
+                loaded.load_decoder()
             for i, (latents, rec) in enumerate(denoised):
                 finish(i, latents, rec)
     else:

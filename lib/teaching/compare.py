@@ -35,7 +35,7 @@ def diffusion_generators(model: MLPDenoiser, schedule: NoiseSchedule | None = No
 
 
 def flow_generator(model: MLPDenoiser) -> Generator:
-    """Euler sampling of a velocity model on the uniform sigma grid (no shift: these data are tiny)."""
+    """Euler sampling of a velocity model on the equal grid `flow.euler_sigmas` (no shift: these data are tiny)."""
     return lambda x_T, nfe: flow.euler_sample(velocity_fn(model), x_T, nfe)
 
 

@@ -34,7 +34,8 @@ def moons(n_train: int = 4000, n_test: int = 2000, noise: float = 0.06, seed: in
     pts = np.stack([x, y], 1) + noise * rng.standard_normal((n, 2))
     pts = (pts - [0.5, 0.25]) / [0.87, 0.5]  # centre and scale to unit variance per axis
     pts = torch.from_numpy(pts.astype(np.float32))
-    return Dataset("moons", pts[:n_train], pts[n_train:])
+    labels = torch.from_numpy((~upper).astype(np.int64))  # class 0: upper moon, 1: lower moon
+    return Dataset("moons", pts[:n_train], pts[n_train:], labels[:n_train], labels[n_train:])
 
 
 def digits(n_test: int = 360, seed: int = 0) -> Dataset:

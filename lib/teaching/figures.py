@@ -59,14 +59,14 @@ def noising_slider(image: np.ndarray, steps: list[int], kinds: tuple[str, ...] =
     fig = make_subplots(rows=1, cols=len(kinds), subplot_titles=[LABELS[k] for k in kinds])
     for i, uri in enumerate(frames_by_t[steps[0]]):
         fig.add_trace(go.Image(source=uri, hoverinfo="skip"), row=1, col=i + 1)
-    fig.frames = [go.Frame(name=str(t), data=[go.Image(source=u) for u in uris], traces=list(range(len(kinds))))
-                  for t, uris in frames_by_t.items()]
+    # Each slider position restyles the images in place: no animation frames, so nothing plays by itself
+    # (plotly.io.to_html auto-plays a figure that has frames).
     fig.update_layout(
         height=330, margin=dict(t=40, b=10, l=10, r=10),
-        sliders=[dict(currentvalue=dict(prefix="t = "), pad=dict(t=10),
-                      steps=[dict(label=str(t), method="animate",
-                                  args=[[str(t)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
-                                                       transition=dict(duration=0))]) for t in steps])])
+        sliders=[dict(currentvalue=dict(prefix="t = "), pad=dict(t=10), active=0,
+                      steps=[dict(label=str(t), method="restyle",
+                                  args=[{"source": uris}, list(range(len(kinds)))])
+                             for t, uris in frames_by_t.items()])])
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
@@ -87,40 +87,87 @@ def scatter_panels(panels: dict[str, np.ndarray], reference: np.ndarray, height:
     fig.update_xaxes(range=[-2.5, 2.5])
     fig.update_yaxes(range=[-2.5, 2.5])
     height = height * rows
-    fig.update_layout(height=height, margin=dict(t=40, b=10, l=10, r=10), legend=dict(orientation="h", y=-0.05))
+    fig.update_layout(height=height, margin=dict(t=60, b=10, l=10, r=10), legend=dict(orientation="h", y=-0.05))
     return fig
 
 
 def eta_slider(samples: dict[float, np.ndarray], reference: np.ndarray) -> go.Figure:
-    """DDIM samples of the 2-D toy for several eta, one slider position each."""
+    """DDIM samples of the 2-D toy for several eta, one slider position each (the reader drives it)."""
     etas = list(samples)
     fig = go.Figure([go.Scatter(x=reference[:, 0], y=reference[:, 1], mode="markers", name="held-out data",
                                 marker=dict(size=3, color="lightgrey")),
                      go.Scatter(x=samples[etas[0]][:, 0], y=samples[etas[0]][:, 1], mode="markers",
                                 name="DDIM samples", marker=dict(size=3, color=COLORS["DDIM"]))])
-    fig.frames = [go.Frame(name=f"{e:g}", data=[go.Scatter(x=s[:, 0], y=s[:, 1])], traces=[1]) for e, s in samples.items()]
     fig.update_layout(
-        height=420, width=520, margin=dict(t=20, b=10, l=10, r=10), xaxis=dict(range=[-3, 3]),
-        yaxis=dict(range=[-3, 3], scaleanchor="x"), legend=dict(orientation="h", y=1.08),
-        sliders=[dict(currentvalue=dict(prefix="η = "), pad=dict(t=30),
-                      steps=[dict(label=f"{e:g}", method="animate",
-                                  args=[[f"{e:g}"], dict(mode="immediate", frame=dict(duration=0, redraw=True),
-                                                         transition=dict(duration=0))]) for e in etas])])
+        height=480, margin=dict(t=40, b=10, l=10, r=10), xaxis=dict(range=[-3, 3]),
+        yaxis=dict(range=[-3, 3]), legend=dict(orientation="h", y=-0.08),
+        sliders=[dict(currentvalue=dict(prefix="η = "), pad=dict(t=50), active=0,
+                      steps=[dict(label=f"{e:g}", method="restyle",
+                                  args=[{"x": [s[:, 0]], "y": [s[:, 1]]}, [1]]) for e, s in samples.items()])])
     return fig
 
 
-def digit_rows(rows: dict[str, torch.Tensor | np.ndarray], per_row: int = 20) -> plt.Figure:
-    """Rows of 8x8 digits, one row per named set (dark ink on white, like the scikit-learn scans)."""
-    fig, axes = plt.subplots(len(rows), 1, figsize=(per_row * 0.42, 0.62 * len(rows) + 0.1), squeeze=False)
-    for ax, (name, x) in zip(axes[:, 0], rows.items()):
-        imgs = to_images(np.asarray(x)[:per_row])
-        pad = np.ones((8, 1))
-        ax.imshow(np.concatenate([np.concatenate([im, pad], 1) for im in imgs], 1), cmap="gray_r", vmin=0, vmax=1,
-                  interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
-    fig.subplots_adjust(left=0.2, right=0.99, top=0.98, bottom=0.02, hspace=0.15)
+def digit_grid(rows: dict[str, torch.Tensor | np.ndarray], n_cols: int = 10,
+               col_titles: list[str] | None = None, cell: float = 0.62) -> plt.Figure:
+    """A labelled grid of 8x8 digits, one row per named set, `cell` inches per digit (large enough to read)."""
+    fig, axes = plt.subplots(len(rows), n_cols, figsize=(n_cols * cell + 1.6, len(rows) * cell + 0.35),
+                             squeeze=False)
+    for r, (name, x) in enumerate(rows.items()):
+        imgs = to_images(np.asarray(x)[:n_cols])
+        for c in range(n_cols):
+            ax = axes[r, c]
+            ax.imshow(imgs[c], cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0 and col_titles:
+                ax.set_title(col_titles[c], fontsize=9)
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=10)
+    fig.subplots_adjust(left=1.55 / (n_cols * cell + 1.6), right=0.99, top=1 - 0.3 / (len(rows) * cell + 0.35),
+                        bottom=0.01, wspace=0.06, hspace=0.06)
+    return fig
+
+
+def resolution_and_shift(small: np.ndarray, large: np.ndarray, sigma: float, shift: float, steps: int,
+                         seed: int = 0) -> plt.Figure:
+    """Why SD3 shifts its timesteps (Esser et al. 2024, sec. 5.3.2), drawn on a photo at two sizes.
+
+    Top: the same sigma on a small and a k-times larger image; the large one averaged over k x k blocks
+    (what its coarse structure sees) is less noisy; at the shifted sigma' = shift(sigma, k) it is as noisy
+    as the small one. Averages are rescaled so signal + noise coefficients sum to 1, as on the straight path.
+    Bottom: the sigma of each sampling step without shift and with `shift` (diffusers' grid).
+    """
+    rng = np.random.default_rng(seed)
+    h, big = small.shape[0], large.shape[0]
+    k = big // h
+
+    def noisy(img, s):  # straight path, pixels in [-1, 1]
+        return (1 - s) * (img * 2 - 1) + s * rng.standard_normal(img.shape)
+
+    def pooled(img, s):  # k x k averages, rescaled to (1 - s_eff) x0 + s_eff eps
+        avg = noisy(img, s).reshape(h, k, h, k, -1).mean((1, 3))
+        return avg / ((1 - s) + s / k)
+
+    s_up = float(flow.shift_sigma(sigma, k))
+    panels = {f"{h}×{h}, σ = {sigma:g}": noisy(small, sigma),
+              f"{big}×{big}, σ = {sigma:g}": noisy(large, sigma),
+              f"{big}×{big}, σ = {sigma:g},\naveraged to {h}×{h}": pooled(large, sigma),
+              f"{big}×{big}, σ' = {s_up:.2f},\naveraged to {h}×{h}": pooled(large, s_up)}
+    fig = plt.figure(figsize=(9, 5.6))
+    grid = fig.add_gridspec(2, 4, height_ratios=[1, 0.9], hspace=0.45, wspace=0.08)
+    for i, (title, img) in enumerate(panels.items()):
+        ax = fig.add_subplot(grid[0, i])
+        ax.imshow(np.clip((img + 1) / 2, 0, 1), interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    ax = fig.add_subplot(grid[1, :])
+    for s, style in ((1.0, "o-"), (shift, "s-")):
+        sig = flow.flow_sigmas(steps, s)[:-1]
+        ax.plot(np.arange(1, steps + 1), sig, style, ms=3, label=f"shift s = {s:g}")
+    ax.set_xlabel("sampling step")
+    ax.set_ylabel("noise level σ")
+    ax.legend(loc="lower left", fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.93, bottom=0.1)
     return fig
 
 
@@ -134,9 +181,12 @@ def quality_curves(df: pd.DataFrame, columns: dict[str, str], floors: dict[str, 
                             hovertemplate=f"{method}<br>NFE %{{x}}<br>{columns[column]} %{{y:.3f}}<extra></extra>")
         if floors and column in floors:
             fig.add_hline(y=floors[column], line=dict(dash="dot", color="grey"), row=1, col=c)
-    fig.update_xaxes(type="log", title_text="NFE (network calls)")
-    fig.update_yaxes(type="log", col=1)
-    fig.update_layout(height=380, margin=dict(t=40, b=40, l=50, r=10), legend=dict(orientation="h", y=-0.3))
+    # Log axes labelled at the measured NFEs and at powers of ten only: no "2 5 2 5" minor-label clutter.
+    nfes = sorted(df["NFE"].unique())
+    fig.update_xaxes(type="log", title_text="NFE (network calls)", tickvals=nfes, ticktext=[str(n) for n in nfes])
+    fig.update_yaxes(type="log", dtick=1, minor=dict(ticks="outside", showgrid=True), col=1)
+    # 60 px on top: the panel titles stay clear of plotly's mode bar.
+    fig.update_layout(height=400, margin=dict(t=60, b=40, l=50, r=10), legend=dict(orientation="h", y=-0.3))
     return fig
 
 
@@ -161,7 +211,8 @@ def trajectory_panels(paths: dict[str, torch.Tensor], reference: np.ndarray, n_s
                         name="end (sample)", showlegend=i == 0, row=r, col=c)
     fig.update_xaxes(range=[-3.2, 3.2])
     fig.update_yaxes(range=[-3.2, 3.2])
-    fig.update_layout(height=330 * n_rows, margin=dict(t=40, b=10, l=10, r=10), legend=dict(orientation="h", y=-0.05))
+    fig.update_layout(height=330 * n_rows, margin=dict(t=60, b=10, l=10, r=10),
+                      legend=dict(orientation="h", y=-0.05))  # 60 px: titles clear of the mode bar
     return fig
 
 
@@ -201,13 +252,3 @@ def shift_and_timestep_density(shifts: tuple[float, ...] = (1.0, 3.0, 6.0)) -> g
     fig.update_xaxes(title_text="t", row=1, col=2)
     fig.update_layout(height=340, margin=dict(t=40, b=40, l=50, r=10), legend=dict(orientation="h", y=-0.3))
     return fig
-
-
-def markdown_table(df: pd.DataFrame, fmt: str = "{:.3g}", index_name: str = "") -> "IPython.display.Markdown":
-    """A DataFrame as a Markdown table, so the book renders it with its own table style (glue it)."""
-    from IPython.display import Markdown
-
-    head = "| " + " | ".join([index_name or str(df.columns.name or "")] + [str(c) for c in df.columns]) + " |"
-    rule = "|" + " --- |" * (len(df.columns) + 1)
-    body = ["| " + " | ".join([str(idx)] + [fmt.format(v) for v in row]) + " |" for idx, row in df.iterrows()]
-    return Markdown("\n".join([head, rule, *body]))

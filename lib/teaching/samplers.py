@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lib.teaching.schedules import NoiseSchedule
+from lib.teaching.schedules import NoiseSchedule, x0_eps
 
 # A predictor maps (x_t, integer timesteps) to the network's raw output (eps, x0 or v).
 Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -45,36 +45,46 @@ def _alpha_bars(schedule: NoiseSchedule, t: int, t_prev: int) -> tuple[float, fl
     return float(ab[t]), (float(ab[t_prev]) if t_prev >= 0 else 1.0)  # past the last step: alpha_bar = 1
 
 
+def _x0_eps(prediction: str, output: torch.Tensor, x: torch.Tensor, a_t: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x0_hat, eps_hat) from the network's output at a step with alpha_bar = a_t (float coefficients)."""
+    return x0_eps(prediction, output, x, math.sqrt(a_t), math.sqrt(1 - a_t))
+
+
 def ddpm_step(schedule: NoiseSchedule, output: torch.Tensor, t: int, t_prev: int, x: torch.Tensor,
               noise: torch.Tensor, prediction: str = "epsilon") -> torch.Tensor:
     """One ancestral step x_t -> x_{t_prev}: the mean of q(x_{t_prev} | x_t, x0_hat) plus fresh noise.
 
     Ho et al. (2020), eqs. 6-7, with the "fixed small" variance beta_tilde; t_prev may skip steps, in which
-    case beta is the effective 1 - alpha_bar_t / alpha_bar_{t_prev}.
+    case beta is the effective 1 - alpha_bar_t / alpha_bar_{t_prev}. The last step (t_prev < 0) adds no
+    noise (diffusers adds sqrt(1e-20) times noise there). Chapter 1, "Sampling: DDPM and DDIM", shows the
+    epsilon case as copyable code; tests/test_teaching_code.py checks that it computes exactly this.
     """
     a_t, a_prev = _alpha_bars(schedule, t, t_prev)
-    x0, _ = schedule.to_x0_eps(prediction, output, x, torch.tensor([t]))
-    beta_t = 1.0 - a_t / a_prev
-    mean = (math.sqrt(a_prev) * beta_t / (1 - a_t)) * x0 + (math.sqrt(1 - beta_t) * (1 - a_prev) / (1 - a_t)) * x
-    if t <= 0:
+    beta = 1 - a_t / a_prev
+    x0, _ = _x0_eps(prediction, output, x, a_t)
+    c0 = math.sqrt(a_prev) * beta / (1 - a_t)
+    ct = math.sqrt(1 - beta) * (1 - a_prev) / (1 - a_t)
+    mean = c0 * x0 + ct * x
+    if t_prev < 0:
         return mean
-    variance = max((1 - a_prev) / (1 - a_t) * beta_t, 1e-20)
-    return mean + math.sqrt(variance) * noise
+    return mean + math.sqrt((1 - a_prev) / (1 - a_t) * beta) * noise
 
 
 def ddim_step(schedule: NoiseSchedule, output: torch.Tensor, t: int, t_prev: int, x: torch.Tensor,
               eta: float = 0.0, noise: torch.Tensor | None = None, prediction: str = "epsilon") -> torch.Tensor:
-    """One DDIM step (Song et al. 2021, eq. 12): eta = 0 is deterministic, eta = 1 matches DDPM's variance."""
+    """One DDIM step (Song et al. 2021, eq. 12): eta = 0 is deterministic, eta = 1 matches DDPM's variance.
+
+    Chapter 1 shows the eta = 0, epsilon case as copyable code (checked in tests/test_teaching_code.py).
+    """
     a_t, a_prev = _alpha_bars(schedule, t, t_prev)
-    x0, eps = schedule.to_x0_eps(prediction, output, x, torch.tensor([t]))
+    x0, eps = _x0_eps(prediction, output, x, a_t)
+    if eta == 0:
+        return math.sqrt(a_prev) * x0 + math.sqrt(1 - a_prev) * eps
+    if noise is None:
+        raise SamplerError("ddim_step with eta > 0 needs a noise tensor")
     sigma = eta * math.sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev))
     direction = math.sqrt(max(1 - a_prev - sigma**2, 0.0)) * eps  # "direction pointing to x_t"
-    x_prev = math.sqrt(a_prev) * x0 + direction
-    if eta > 0:
-        if noise is None:
-            raise SamplerError("ddim_step with eta > 0 needs a noise tensor")
-        x_prev = x_prev + sigma * noise
-    return x_prev
+    return math.sqrt(a_prev) * x0 + direction + sigma * noise
 
 
 def sample(predict: Predictor, schedule: NoiseSchedule, x_T: torch.Tensor, steps: int, method: str = "ddim",

@@ -92,11 +92,15 @@ class NoiseSchedule:
     def to_x0_eps(self, prediction: str, output: torch.Tensor, x_t: torch.Tensor,
                   t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Turn any of the three network outputs into the pair (x0_hat, eps_hat) the samplers need."""
-        a, s = self.coefficients(t)
-        if prediction == "epsilon":
-            return (x_t - s * output) / a, output
-        if prediction == "sample":
-            return output, (x_t - a * output) / s
-        if prediction == "v_prediction":  # x0 = a x_t - s v, eps = s x_t + a v (Salimans & Ho 2022, app. D)
-            return a * x_t - s * output, s * x_t + a * output
-        raise ScheduleError(f"unknown prediction type {prediction!r}: choose one of {', '.join(PREDICTIONS)}")
+        return x0_eps(prediction, output, x_t, *self.coefficients(t))
+
+
+def x0_eps(prediction: str, output: torch.Tensor, x_t: torch.Tensor, a, s) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x0_hat, eps_hat) from a network output at x_t = a x0 + s eps; a, s floats or broadcastable tensors."""
+    if prediction == "epsilon":
+        return (x_t - s * output) / a, output
+    if prediction == "sample":
+        return output, (x_t - a * output) / s
+    if prediction == "v_prediction":  # x0 = a x_t - s v, eps = s x_t + a v (Salimans & Ho 2022, app. D)
+        return a * x_t - s * output, s * x_t + a * output
+    raise ScheduleError(f"unknown prediction type {prediction!r}: choose one of {', '.join(PREDICTIONS)}")

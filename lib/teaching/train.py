@@ -30,7 +30,10 @@ class Recipe:
     p_uncond: float = 0.0  # how often the label is dropped, for classifier-free guidance
 
 
-TOY = Recipe(hidden=128, depth=3, steps=1500, batch=512, lr=5e-3)
+# Tuned until DDPM with 1000 steps draws the two moons (chapter 1: sliced Wasserstein distance within 1.5x of
+# two real draws): five layers and lr 1e-2 got there; the former 3-layer, lr 5e-3 net reached 2.0x at 1,500
+# steps and 1.6x at 3,000.
+TOY = Recipe(hidden=128, depth=5, steps=2000, batch=512, lr=1e-2)
 DIGITS = Recipe(hidden=256, depth=3, steps=2500, batch=192, lr=3e-3, n_classes=10, p_uncond=0.2)
 
 # loss(model, x0, labels, generator) -> scalar

@@ -1,6 +1,6 @@
 """Build the book from Python: used by the site test and the build benchmark.
 
-    python -m lib.build [--out DIR] [--strict]
+    python -m lib.tools.build [--out DIR] [--strict]
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def jupyter_book_command() -> list[str]:
@@ -32,7 +32,7 @@ def build_book(out: Path | None = None, strict: bool = True, root: Path = ROOT) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lib.build", description="Build the book.")
+    parser = argparse.ArgumentParser(prog="python -m lib.tools.build", description="Build the book.")
     parser.add_argument("--out", type=Path, help="output folder (its _build/ holds the site and the execution cache)")
     parser.add_argument("--strict", action="store_true", help="fail on any warning (-W --keep-going), as CI does")
     args = parser.parse_args(argv)

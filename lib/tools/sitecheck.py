@@ -3,8 +3,11 @@
 Per page: no Python traceback or error output, every plotly figure drawn (an SVG inside each plot
 div once scripts ran), math typeset by MathJax, no JavaScript error, and no request to any host but
 the local server (requests elsewhere are recorded and aborted, so the check never needs a network).
+Then what a reader meets (issue 12): no animation starts by itself, nothing overflows a 420-px-wide page
+unless it scrolls inside its own box, the code of every figure and table (`fig-...`/`tbl-...` anchors) is
+on the page, collapsed or not, and every table is numbered "Table".
 
-    python -m lib.sitecheck _build/html --screenshots shots/
+    python -m lib.tools.sitecheck _build/html --screenshots shots/
 """
 
 from __future__ import annotations
@@ -27,8 +30,12 @@ CHROMIUM_FLAGS = [
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 SKIP_DIRS = {"_static", "_sources", "_images", "_sphinx_design_static", ".doctrees", "_panels_static"}
 
+# Figures and tables by their labels: the anchors of `{glue:figure}` directives named fig-... or tbl-...
+LABELLED = 'figure[id^="fig-"], figure[id^="tbl-"], table[id^="tbl-"], div[id^="fig-"], div[id^="tbl-"]'
+
 # Evaluated in the page once scripts ran: what the reader actually sees.
 _PAGE_STATE_JS = """() => {
+  const LABELLED = '__LABELLED__';
   const plots = [...document.querySelectorAll('div.plotly-graph-div')];
   const maths = [...document.querySelectorAll('.math')];
   const text = document.body ? document.body.innerText : '';
@@ -41,8 +48,74 @@ _PAGE_STATE_JS = """() => {
     mjx: document.querySelectorAll('mjx-container').length,
     tracebacks: document.querySelectorAll('.traceback, .output.error, .output.stderr').length,
     traceback_text: text.includes('Traceback (most recent call last)'),
+    codeless: codeless(),
+    unnumbered_tables: unnumberedTables(),
+    animations: (window.__dmeAnimations || []).slice(0, 5),
+    autoplay_media: document.querySelectorAll('video[autoplay], audio[autoplay]').length,
   };
+  // Figures and tables whose label no code cell on the page mentions (textContent reads collapsed cells too).
+  function codeless() {
+    const code = [...document.querySelectorAll('.cell_input')].map(c => c.textContent).join(' ');
+    return [...document.querySelectorAll(LABELLED)].map(e => e.id).filter(id => !code.includes(id));
+  }
+  // Tables (tbl-...) whose caption or a {numref} to them does not say "Table".
+  function unnumberedTables() {
+    const number = e => ((e.querySelector('.caption-number') || {}).textContent || '').trim();
+    const bad = [...document.querySelectorAll(LABELLED)].filter(e => e.id.startsWith('tbl-'))
+      .filter(e => !number(e).startsWith('Table')).map(e => `${e.id} (${number(e) || 'no number'})`);
+    document.querySelectorAll('a[href*="#tbl-"] .std-numref').forEach(r => {
+      if (!r.textContent.trim().startsWith('Table')) bad.push('numref ' + r.closest('a').getAttribute('href'));
+    });
+    return bad;
+  }
+}""".replace("__LABELLED__", LABELLED)
+
+# Installed before any page script: records every call of Plotly.animate (a figure that animates on load
+# calls it from its inline script; a reader's click on a play button never happens in this check).
+_ANIMATION_HOOK_JS = """(() => {
+  window.__dmeAnimations = [];
+  let plotly;
+  Object.defineProperty(window, 'Plotly', {configurable: true, enumerable: true,
+    get() { return plotly; },
+    set(v) {
+      if (v && typeof v.animate === 'function' && !v.animate.__dme) {
+        const animate = v.animate;
+        v.animate = function (gd) {
+          window.__dmeAnimations.push(typeof gd === 'string' ? gd : (gd && gd.id) || '?');
+          return animate.apply(this, arguments);
+        };
+        v.animate.__dme = true;
+      }
+      plotly = v;
+    }});
+})()"""
+
+# What moves by itself: sliders' positions and each figure's current frame, read twice a moment apart.
+_MOTION_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => JSON.stringify([
+  gd.id, ((gd.layout || {}).sliders || []).map(s => s.active),
+  (gd._fullLayout || {})._currentFrame || null, !!gd._transitioning]))"""
+
+# At a phone's width: plots, tables and images whose right edge passes the viewport's, unless an
+# ancestor scrolls (or clips) horizontally and itself ends inside the viewport.
+_OVERFLOW_JS = """() => {
+  const vw = document.documentElement.clientWidth;
+  const inScroller = el => {
+    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      const ox = getComputedStyle(a).overflowX;
+      if (['auto', 'scroll', 'hidden', 'clip'].includes(ox)) return a.getBoundingClientRect().right <= vw + 1;
+    }
+    return false;
+  };
+  return [...document.querySelectorAll('div.plotly-graph-div, table, img, svg.main-svg')]
+    .filter(el => el.offsetParent !== null && el.getBoundingClientRect().width > 0)
+    .filter(el => el.getBoundingClientRect().right > vw + 1 && !inScroller(el))
+    .map(el => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''} ${Math.round(el.getBoundingClientRect().right)}px`)
+    .slice(0, 5);
 }"""
+NARROW_VIEWPORT = {"width": 420, "height": 900}
+WIDE_VIEWPORT = {"width": 1280, "height": 900}
+MOTION_WAIT_MS = 500  # a slider stepping on a timer moves within this
+MOTION_SAMPLES = 5
 
 
 @dataclass
@@ -88,7 +161,8 @@ def _serve(html_dir: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def _judge(state: dict, external: list[str], js_errors: list[str]) -> list[str]:
+def _judge(state: dict, external: list[str], js_errors: list[str], moved: list[str] = (),
+           overflow: list[str] = ()) -> list[str]:
     problems = []
     if state["tracebacks"] or state["traceback_text"]:
         problems.append("shows a Python traceback or error output")
@@ -100,6 +174,15 @@ def _judge(state: dict, external: list[str], js_errors: list[str]) -> list[str]:
         problems.append(f"requested external hosts: {sorted(set(external))[:5]}")
     if js_errors:
         problems.append(f"JavaScript errors: {js_errors[:3]}")
+    if state["animations"] or state["autoplay_media"] or moved:
+        what = state["animations"] + list(moved) + (["<video/audio autoplay>"] if state["autoplay_media"] else [])
+        problems.append(f"an animation starts by itself: {what[:5]}")
+    if overflow:
+        problems.append(f"overflows a {NARROW_VIEWPORT['width']}-px page: {list(overflow)}")
+    if state["codeless"]:
+        problems.append(f"figures/tables whose code is not on the page (no code cell names them): {state['codeless'][:8]}")
+    if state["unnumbered_tables"]:
+        problems.append(f"tables not numbered as 'Table': {state['unnumbered_tables'][:8]}")
     return problems
 
 
@@ -130,7 +213,7 @@ PAGE_LOAD_TIMEOUT_MS = 60000
 
 
 def _check_page(browser, base: str, rel: Path, screenshots, timeout_ms: int) -> PageReport:
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport=WIDE_VIEWPORT)
     external, js_errors = [], []
 
     def route(r):
@@ -143,6 +226,7 @@ def _check_page(browser, base: str, rel: Path, screenshots, timeout_ms: int) -> 
 
     page.route("**/*", route)
     page.on("pageerror", lambda e: js_errors.append(str(e)))
+    page.add_init_script(_ANIMATION_HOOK_JS)
     # Loading a page from the local server takes well under a second, but on two busy cores the browser's
     # own start can take seconds: the load gets a generous limit; timeout_ms is for figures and math to appear.
     page.goto(f"{base}/{rel.as_posix()}", wait_until="load", timeout=max(timeout_ms, PAGE_LOAD_TIMEOUT_MS))
@@ -155,15 +239,26 @@ def _check_page(browser, base: str, rel: Path, screenshots, timeout_ms: int) -> 
         page.wait_for_timeout(300)
     except Exception:
         pass
+    before, moved = page.evaluate(_MOTION_JS), set()
+    for _ in range(MOTION_SAMPLES if before else 0):  # only pages with figures can move; the others cost no wait
+        page.wait_for_timeout(MOTION_WAIT_MS // MOTION_SAMPLES)
+        moved |= set(page.evaluate(_MOTION_JS)) - set(before)  # sampled often: a loop may come back to its start
+    moved = sorted(moved)
     state = page.evaluate(_PAGE_STATE_JS)
     if screenshots:
         page.screenshot(path=str(Path(screenshots) / (rel.as_posix().replace("/", "__") + ".png")), full_page=True)
+    # The same page at a phone's width: plotly's responsive figures redraw on the resize.
+    page.set_viewport_size(NARROW_VIEWPORT)
+    page.wait_for_timeout(400 if before else 100)
+    overflow = page.evaluate(_OVERFLOW_JS)
+    if screenshots:
+        page.screenshot(path=str(Path(screenshots) / (rel.as_posix().replace("/", "__") + ".420.png")), full_page=True)
     page.close()
-    return PageReport(str(rel), state["plots"], state["maths"], _judge(state, external, js_errors))
+    return PageReport(str(rel), state["plots"], state["maths"], _judge(state, external, js_errors, moved, overflow))
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lib.sitecheck", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lib.tools.sitecheck", description=__doc__.splitlines()[0])
     parser.add_argument("html_dir", nargs="?", default="_build/html", help="the built site (default: _build/html)")
     parser.add_argument("--screenshots", help="folder to save a full-page PNG of every page")
     args = parser.parse_args(argv)

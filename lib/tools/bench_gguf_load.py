@@ -1,6 +1,6 @@
 """Measure the memory peak of loading a FLUX transformer from a GGUF file, against the budget 1.1 x file size.
 
-    python -m lib.bench_gguf_load [--size-gb 2] [--qtype Q4_K] [--inner-dim 3072] [--no-old] [--forward]
+    python -m lib.tools.bench_gguf_load [--size-gb 2] [--qtype Q4_K] [--inner-dim 3072] [--no-old] [--forward]
 
 Writes (to a temp folder) a BFL-keyed FLUX GGUF file of about --size-gb: FLUX.1's real width (inner dim 3072,
 joint_attention_dim 4096, ...) with fewer blocks (double:single = 1:2 as in FLUX.1), each tensor in the type
@@ -199,12 +199,12 @@ def child(args) -> dict:
 
 
 def run_child(reader: str, path: Path, snapshot: Path, warm: tuple[Path, Path], dtype: str, forward: bool) -> dict:
-    cmd = [sys.executable, "-m", "lib.bench_gguf_load", "--child", str(path), "--snapshot", str(snapshot),
+    cmd = [sys.executable, "-m", "lib.tools.bench_gguf_load", "--child", str(path), "--snapshot", str(snapshot),
            "--warm-gguf", str(warm[0]), "--warm-snapshot", str(warm[1]), "--reader", reader, "--dtype", dtype]
     if forward:
         cmd.append("--forward")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parent.parent)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[2])
     if proc.returncode:
         raise RuntimeError(f"the {reader} load failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -232,7 +232,7 @@ def report(r: dict, size: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lib.bench_gguf_load", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lib.tools.bench_gguf_load", description=__doc__.splitlines()[0])
     parser.add_argument("--size-gb", type=float, default=2.0, help="approximate file size (default 2)")
     parser.add_argument("--qtype", default="Q4_K", choices=["Q4_K"],
                         help="block type: Q4_K, the published default's (random files: lib.rehearsal.gguf_random)")

@@ -1,6 +1,6 @@
 """Time chapters one by one, each in a fresh kernel, as the book build and nbval run them.
 
-    python -m lib.bench_chapters book/01_diffusion_fundamentals.md book/03_flow_matching.md [--budget 180]
+    python -m lib.tools.bench_chapters book/01_diffusion_fundamentals.md book/03_flow_matching.md [--budget 180]
 
 Each chapter is read with jupytext and executed by nbclient with cwd = book/ and DME_BOOK_BUILD=1
 (plotly renders as HTML, as in the build). Prints seconds per chapter against the budget; exits 1 if a
@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_chapter(path: Path, timeout: int = 900) -> float:
@@ -34,7 +34,7 @@ def run_chapter(path: Path, timeout: int = 900) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lib.bench_chapters", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lib.tools.bench_chapters", description=__doc__.splitlines()[0])
     parser.add_argument("chapters", nargs="+", type=Path, help="chapter .md files")
     parser.add_argument("--budget", type=float, default=180.0, help="seconds allowed per chapter (default 180)")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""`python -m lib.bench_pipeline`: the library's budgets on the miniature models, printed with the machine.
+"""`python -m lib.tools.bench_pipeline`: the library's budgets on the miniature models, printed with the machine.
 
 1. Overhead of `lib.pipelines.generate` over a plain diffusers call on the same loaded pipeline
    (budget <= 1.05x): repeats interleaved (library, plain, library, ...), medians compared, one run.
@@ -58,7 +58,7 @@ def precompute_seconds() -> float:
 
 def main(argv: list[str] | None = None) -> int:
     """Print both budgets, the machine and the versions."""
-    parser = argparse.ArgumentParser(prog="python -m lib.bench_pipeline", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lib.tools.bench_pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--skip-precompute", action="store_true")
     args = parser.parse_args(argv)

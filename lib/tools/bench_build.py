@@ -1,6 +1,6 @@
 """Measure the book's build budgets and print them with the machine and versions.
 
-    python -m lib.bench_build [--tests]
+    python -m lib.tools.bench_build [--tests]
 
 - the foundation pages alone (intro, "Running this book", references), cold: budget 60 s;
 - the whole book, cold (fresh output folder, so every chapter executes; what CI's site test does);
@@ -21,7 +21,7 @@ import time
 from importlib.metadata import version
 from pathlib import Path
 
-from lib.build import ROOT, build_book
+from lib.tools.build import ROOT, build_book
 
 BUDGETS_S = {"foundation pages, cold": 60.0, "whole book, cold": None, "whole book, no change": 10.0, "test run": 300.0}
 FOUNDATION_PAGES = ("book/intro", "book/running", "book/references")
@@ -46,7 +46,7 @@ def foundation_copy(dest: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lib.bench_build", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m lib.tools.bench_build", description=__doc__.splitlines()[0])
     parser.add_argument("--tests", action="store_true", help="also time the whole test run")
     args = parser.parse_args(argv)
     print(machine())

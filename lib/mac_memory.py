@@ -32,21 +32,22 @@ FLUX_GGUF_PUBLISHED_GB = published_gguf_gb("flux-schnell")
 
 @dataclass(frozen=True)
 class Setup:
-    """One way to run a model: its text-encoding stage and its denoise+decode stage, in bytes."""
+    """One way to run a model: the weights of its text-encoding, denoising and decoding stages, in bytes."""
 
     name: str
     text_stage: float
-    image_stage: float
+    transformer: float
+    vae: float
 
     @property
     def all_loaded(self) -> float:
         """Every component resident at once (the plain pipeline)."""
-        return self.text_stage + self.image_stage
+        return self.text_stage + self.transformer + self.vae
 
     @property
     def staged(self) -> float:
-        """Peak when the text encoders are freed before denoising."""
-        return max(self.text_stage, self.image_stage)
+        """Peak when each stage's models are freed before the next stage loads."""
+        return max(self.text_stage, self.transformer, self.vae)
 
 
 def model_setups() -> list[Setup]:
@@ -81,7 +82,8 @@ def setups_table():
         {
             "setup": s.name,
             "text encoders (GB)": round(s.text_stage / GB, 2),
-            "transformer + VAE (GB)": round(s.image_stage / GB, 2),
+            "transformer (GB)": round(s.transformer / GB, 2),
+            "VAE (GB)": round(s.vae / GB, 2),
             "all loaded (GB)": round(s.all_loaded / GB, 2),
             "staged peak (GB)": round(s.staged / GB, 2),
         }
