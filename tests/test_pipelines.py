@@ -94,6 +94,7 @@ def test_staged_never_holds_the_transformer_and_a_text_encoder_at_once(mini, mod
             assert not encoders & set(live), f"{what} while {live} resident"
         if what.startswith("load text_encoder"):
             assert "transformer" not in live, f"{what} while the transformer was resident"
+            assert "vae" not in live, f"{what} while the previous batch's VAE was resident"
     assert [e[0] for e in events].count("forward") == 1 and ("forward", ["transformer"]) in events
     assert ("load vae", []) in events  # the VAE loads after the transformer is freed, alone
     assert (np.asarray(first.image) == np.asarray(again.image)).all()
@@ -101,6 +102,27 @@ def test_staged_never_holds_the_transformer_and_a_text_encoder_at_once(mini, mod
     assert stages["text_encoding"].weights_bytes == first.loads[0].weights_bytes  # encoders alone
     assert stages["vae_decode"].weights_bytes < stages["denoising"].weights_bytes  # transformer freed first
     assert [x.name for x in first.loads] == ["load_text_encoders", "load_denoiser", "load_decoder"]
+    assert [x.name for x in again.loads] == ["load_text_encoders", "load_denoiser", "load_decoder"]
+
+
+def test_a_batch_interrupted_before_any_image_leaves_its_loads_out_of_the_next(mini, monkeypatch):
+    import lib.pipelines.stages as stages
+
+    monkeypatch.setenv("DME_EMBEDDING_CACHE", "off")
+    c = _config("sd3-medium", drop_t5=True)
+    loaded = load_pipeline(c, mini)
+    real = stages._denoise
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stages, "_denoise", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        generate(loaded, c)
+    assert loaded.pipe.transformer is None and loaded.pipe.vae is None  # nothing left resident
+    monkeypatch.setattr(stages, "_denoise", real)
+    result = generate(loaded, c)
+    assert [x.name for x in result.loads] == ["load_text_encoders", "load_denoiser", "load_decoder"]
 
 
 def test_a_second_run_of_the_same_prompts_loads_no_text_encoder(mini, monkeypatch, tmp_path):

@@ -9,9 +9,9 @@ GEMM's summation order; tests/test_gguf_flux.py). The CUDA path (fused kernels) 
 
 `python -m lib.gguf.chunked` measures one such layer (random Q4_K weights, bf16, 64 tokens) on this CPU:
 the process's peak resident memory above its level before the forward, whole versus chunked. Measured here
-(Intel Xeon, 2 cores, torch 2.13.0): 334-354 MB whole, 84-101 MB chunked. The full-size rehearsal's
-end-to-end denoising peak did not move measurably with it (FLUX cached 7.59 -> 7.62 GB, within run-to-run
-variation on a busy machine): the excess of that peak over weights plus interpreter lies elsewhere.
+(Intel Xeon, 2 cores, torch 2.13.0): 334-357 MB whole, 77-101 MB chunked. The full-size rehearsal's
+end-to-end denoising peak did not fall with it beyond run-to-run variation on a busy machine (session note
+of 2026-11-22): most of that peak's excess over weights plus interpreter lies elsewhere.
 """
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ class LoadedPipeline:
         Decoding needs the VAE only after the transformer is freed, so the two are never resident together
         in a staged run: the denoising peak is the transformer's alone (0.17 GB less at full size)."""
         if self.config.staged:
-            self._free("vae")
+            self.free_decoder()
         if getattr(self.pipe, "transformer", None) is None:
             self._measured_load("load_denoiser", lambda: {"transformer": _component(self, "transformer")})
 
@@ -119,6 +119,10 @@ class LoadedPipeline:
         """Load the VAE straight onto the device (staged: after the transformer was freed)."""
         if getattr(self.pipe, "vae", None) is None:
             self._measured_load("load_decoder", lambda: {"vae": _component(self, "vae")})
+
+    def free_decoder(self) -> None:
+        """Drop the VAE (staged: before the text encoders or the transformer load)."""
+        self._free("vae")
 
     def free_transformer(self) -> None:
         """Drop the transformer before decoding (the VAE alone is all that decoding needs)."""

@@ -143,8 +143,9 @@ def _text_stage(loaded: LoadedPipeline, configs: list[DiffusionConfig], use_cach
         records[i] = rec if embeds[i] is not None else None
     to_encode = [i for i, e in enumerate(embeds) if e is None]
     if to_encode:
-        if loaded.config.staged:
-            loaded.free_transformer()  # e.g. left by an interrupted batch: never next to the text encoders
+        if loaded.config.staged:  # the previous batch's transformer (if interrupted) or VAE: not next to T5
+            loaded.free_transformer()
+            loaded.free_decoder()
         loaded.load_text_encoders()
     for i in to_encode:
         embeds[i], records[i] = _measure(loaded, "text_encoding", lambda c=configs[i]: _encode(loaded, c))
@@ -164,24 +165,35 @@ def generate_many(loaded: LoadedPipeline, configs: list[DiffusionConfig],
         return []
     for c in configs:
         check_compatible(loaded, c)
-    staged = loaded.config.staged
-    embeds, text_records = _text_stage(loaded, configs, use_cache and staged and embeddings.cache_dir() is not None)
-    if staged:
-        loaded.free_text_encoders()
-        loaded.load_denoiser()
     reported = loaded.extra.get("_loads_reported", 0)  # loads not yet attached to a result: this batch's
     results: list[GenerationResult] = []
+    text_records: list[StageRecord | None] = []
 
     def finish(i: int, latents: torch.Tensor, denoise_record: StageRecord) -> None:
         image, decode_record = _measure(loaded, "vae_decode", lambda: _decode(loaded, configs[i], latents))
-        batch_loads, loaded.extra["_loads_reported"] = loaded.loads[reported:], len(loaded.loads)
         results.append(GenerationResult(image, configs[i], [text_records[i], denoise_record, decode_record],
                                         loaded.source, loaded.device.type, str(loaded.dtype).replace("torch.", ""),
-                                        list(batch_loads)))
+                                        list(loaded.loads[reported:])))
         if on_result is not None:
             on_result(i, results[-1])  # e.g. store it now, so an interrupted run resumes after it
 
-    if staged:
+    staged = loaded.config.staged
+    try:
+        embeds, text_records[:] = _text_stage(loaded, configs,
+                                              use_cache and staged and embeddings.cache_dir() is not None)
+        if staged:
+            loaded.free_text_encoders()
+            loaded.load_denoiser()
+        _denoise_and_decode(loaded, configs, embeds, finish)
+    finally:  # this batch's loads belong to its results only, also when it was interrupted before any image
+        loaded.extra["_loads_reported"] = len(loaded.loads)
+    return results
+
+
+def _denoise_and_decode(loaded: LoadedPipeline, configs: list[DiffusionConfig],
+                        embeds: list[dict[str, torch.Tensor]], finish: Callable) -> None:
+    """Staged: denoise every image, free the transformer, load the VAE, decode; unstaged: image by image."""
+    if loaded.config.staged:
         denoised = []
         try:
             for c, e in zip(configs, embeds):
@@ -196,7 +208,6 @@ def generate_many(loaded: LoadedPipeline, configs: list[DiffusionConfig],
         for i, (c, e) in enumerate(zip(configs, embeds)):
             latents, rec = _measure(loaded, "denoising", lambda: _denoise(loaded, c, e))
             finish(i, latents, rec)
-    return results
 
 
 def generate(loaded: LoadedPipeline, config: DiffusionConfig | None = None) -> GenerationResult:

@@ -37,6 +37,7 @@ def foundation_copy(dest: Path) -> Path:
     """A copy of the book holding only the foundation pages (same configuration, a shorter table of contents)."""
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "_config.yml", dest / "_config.yml")
+    shutil.copy(ROOT / "CITATION.cff", dest / "CITATION.cff")  # the footer and cite page read it
     shutil.copytree(ROOT / "book" / "assets", dest / "book" / "assets")
     for name in ("intro.md", "running.md", "references.md", "references.bib"):
         shutil.copy(ROOT / "book" / name, dest / "book" / name)
@@ -55,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         src = foundation_copy(Path(tmp, "src"))
         # not strict: the foundation pages link to chapters this copy leaves out
         proc, results["foundation pages, cold"] = build_book(Path(tmp, "foundation"), strict=False, root=src)
+        if proc.returncode:
+            print(proc.stdout[-3000:], proc.stderr[-2000:])
+            print("foundation pages, cold FAILED")
+            return 1
         runs = [("whole book, cold", True), ("whole book, no change", True)]
         for name, strict in runs:
             proc, seconds = build_book(Path(tmp, "book"), strict=strict)
