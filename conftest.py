@@ -27,6 +27,10 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # Prompt embeddings cached by the tests go to a folder of this run, never to the user's ~/.cache.
 if not os.environ.get("DME_EMBEDDING_CACHE"):
     os.environ["DME_EMBEDDING_CACHE"] = tempfile.mkdtemp(prefix="dme-test-embeddings-")
+# Chapters 1 and 3 train their networks once per test run (the book build, then nbval, load them): a folder of
+# this run, so every run trains them at least once and never reads what an earlier run left in ~/.cache.
+if not os.environ.get("DME_TEACHING_CACHE"):
+    os.environ["DME_TEACHING_CACHE"] = tempfile.mkdtemp(prefix="dme-test-teaching-")
 
 # The network guard, for children (first on PYTHONPATH: `site` imports it at start-up) and for this process.
 _path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(OFFLINE_DIR)]

@@ -274,3 +274,19 @@ def test_chunked_dequantization_computes_the_same_layer_with_bounded_chunks(mini
     assert len(sizes) == -(-layer.weight.shape[0] // 5) and max(sizes) == 5
     torch.testing.assert_close(parts, whole, rtol=1e-6, atol=1e-6)
     assert chunked.rows_per_chunk(3072) * 3072 * 4 <= chunked.CHUNK_BYTES  # FLUX's width at full size
+
+
+def test_release_pages_drops_only_mapped_plain_tensors_and_changes_no_value(miniatures):
+    """After loading, the F32/F16 pages of the map are dropped from the process (madvise); values stay, since a
+    read faults the file's bytes back in. Tensors outside the mapping (another reader's copies) are never
+    advised: on anonymous memory the same call would zero them."""
+    from lib.gguf.reader import release_pages
+
+    qtype = next(q for q in miniatures.gguf if q in ("F32", "F16"))
+    mapped = read_gguf_tensors(miniatures.gguf[qtype])
+    before = {k: v.clone() for k, v in mapped.items()}
+    assert release_pages(mapped) > 0
+    assert all(torch.equal(before[k], mapped[k]) for k in before)
+    copies = _diffusers_reader(miniatures.gguf[qtype])  # anonymous memory
+    kept = {k: v.clone() for k, v in copies.items()}
+    assert release_pages(copies) == 0 and all(torch.equal(kept[k], copies[k]) for k in kept)

@@ -42,6 +42,11 @@ def test_plotly_and_mathjax_are_served_by_the_build(built_site):
     assert (static / "mathjax" / "tex-chtml.js").is_file()
     intro = (built_site / "book" / "intro.html").read_text()
     assert "cdn.jsdelivr" not in intro and "cdn.plot.ly" not in intro and "unpkg.com" not in intro
+    # Linked in <head> of a page that draws a figure, before the figure's script; not from a page without one.
+    head, body = intro.split("</head>", 1)
+    assert "plotly.min.js" in head and "plotly-graph-div" in body
+    cite = (built_site / "book" / "cite.html").read_text()
+    assert "plotly-graph-div" not in cite and "plotly.min.js" not in cite
 
 
 @pytest.mark.site

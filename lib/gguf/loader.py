@@ -27,7 +27,7 @@ import torch
 
 from lib.errors import WeightsError
 from lib.gguf.keymap import bfl_to_diffusers
-from lib.gguf.reader import UnsupportedQuantType, read_gguf_tensors
+from lib.gguf.reader import UnsupportedQuantType, read_gguf_tensors, release_pages
 
 
 def _read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
@@ -97,4 +97,5 @@ def load_flux_transformer_gguf(gguf_path: Path, config_dir: Path, compute_dtype:
         local_files_only=True,
     )
     chunk_gguf_linears(model)  # bounded dequantization memory per forward (lib.gguf.chunked)
+    release_pages(ckpt)  # the F32/F16 pages the dtype casts read: not needed again
     return model

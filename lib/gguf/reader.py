@@ -47,7 +47,13 @@ def _as_tensor(array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array)
 
 
-def read_gguf_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+class MappedTensors(dict):
+    """Name -> tensor, all views of one read-only file mapping whose addresses are `span` (start, end)."""
+
+    span: tuple[int, int] = (0, 0)
+
+
+def read_gguf_tensors(path: str | Path) -> MappedTensors:
     """Name -> tensor for every tensor of a GGUF file, as diffusers' `load_gguf_checkpoint` returns them, but
     backed by a read-only memory map of the file instead of a copy (see the module docstring).
 
@@ -58,7 +64,8 @@ def read_gguf_tensors(path: str | Path) -> dict[str, torch.Tensor]:
 
     reader = gguf.GGUFReader(str(path), mode="r")
     plain = (gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16)
-    out: dict[str, torch.Tensor] = {}
+    out = MappedTensors()
+    out.span = (reader.data.ctypes.data, reader.data.ctypes.data + reader.data.nbytes)
     for t in reader.tensors:
         if t.tensor_type not in plain and t.tensor_type not in SUPPORTED_GGUF_QUANT_TYPES:
             raise UnsupportedQuantType(
@@ -68,3 +75,47 @@ def read_gguf_tensors(path: str | Path) -> dict[str, torch.Tensor]:
         data = _as_tensor(t.data)  # gguf-py's view: shape already reversed, bytes per row for block types
         out[t.name] = data if t.tensor_type in plain else GGUFParameter(data, quant_type=t.tensor_type)
     return out
+
+
+_MADV_DONTNEED = 4  # the same value on Linux and macOS
+
+
+def release_pages(tensors: MappedTensors) -> int:
+    """Drop this process's resident pages behind the plain (F32/F16) tensors of a mapped GGUF file; return
+    the bytes advised.
+
+    diffusers casts those tensors to the compute dtype while loading (new tensors), which reads their pages
+    from the map; they then stay resident in the process (~0.15 GB for FLUX.1-schnell Q4_K_S) though nothing
+    reads them again. madvise(MADV_DONTNEED) on a read-only shared file mapping only unmaps them from this
+    process: the file is untouched and a later read faults the same bytes back in, so it is safe even for a
+    tensor that is still in use (F32 at float32 stays a view of the map). Quantized weights are left alone:
+    every forward reads them. Only addresses inside the mapping are advised (on anonymous memory the same
+    call would zero the data), so a dict from another reader is left alone. Where libc has no madvise
+    (Windows), nothing is done."""
+    low, high = getattr(tensors, "span", (0, 0))
+    if high <= low:
+        return 0
+    import ctypes
+    import mmap
+    import sys
+
+    if sys.platform not in ("linux", "darwin"):
+        return 0
+    try:
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError):
+        return 0
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    page = mmap.PAGESIZE
+    advised = 0
+    for tensor in tensors.values():
+        if type(tensor) is not torch.Tensor or tensor.dtype not in (torch.float32, torch.float16):
+            continue  # GGUFParameter (quantized, read at every forward)
+        start, end = tensor.data_ptr(), tensor.data_ptr() + tensor.numel() * tensor.element_size()
+        if start < low or end > high:
+            continue
+        first, last = -(-start // page) * page, end // page * page  # whole pages inside the tensor only
+        if last > first and madvise(first, last - first, _MADV_DONTNEED) == 0:
+            advised += last - first
+    return advised
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,13 +29,6 @@ def digit_judge(d: Dataset, seed: int = 0) -> DigitJudge:
     clf = metrics.train_classifier(d.train, d.train_labels, steps=200, seed=seed)
     scorer = metrics.DigitScorer(clf, d.test)
     return DigitJudge(clf, scorer, metrics.accuracy(clf, d.test, d.test_labels), scorer(d.train))
-
-
-def timed(fn, *args, **kwargs):
-    """(result, seconds): the chapters report how long training took on the machine that built them."""
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - start
 
 
 def noise(n: int, dim: int, seed: int = 0) -> torch.Tensor:

@@ -1,7 +1,8 @@
 """Sphinx extension: what the built site needs beyond Jupyter Book's defaults.
 
 - plotly.js served from the build, copied from the installed plotly package so its version matches the
-  figures' JSON (MathJax is vendored in book/assets/mathjax, see _config.yml `mathjax_path`);
+  figures' JSON, and linked only from the pages that draw a figure (MathJax is vendored in
+  book/assets/mathjax, see _config.yml `mathjax_path`);
 - glued tables numbered as tables: a `{glue:figure}` whose `:name:` starts with `tbl-` becomes "Table 4.1",
   and `{numref}` to it says "Table 4.1" (Sphinx's `numfig_format['table']`);
 - every executed page downloadable as a notebook with its outputs, beside its `.md` source;
@@ -150,6 +151,14 @@ def footer_html(cff: dict, built: _dt.date) -> str:
             f'built {built.isoformat()} &middot; <a href="{{cite}}">cite this book</a></p>')
 
 
+def _plotly_where_drawn(app, pagename, templatename, context, doctree) -> None:
+    """plotly.js (4.6 MB, about 2 s of script parsing on a laptop core) in <head> of the pages that draw a
+    plotly figure, before their inline Plotly.newPlot calls, and on no other page. Sphinx resets each page's
+    script list, so a file added in this event is added to this page only."""
+    if "plotly-graph-div" in (context.get("body") or ""):
+        app.add_js_file(PLOTLY_JS, priority=400)
+
+
 def _footer(app, pagename, templatename, context, doctree) -> None:
     """Fill the footer's link to the citation page relative to each page."""
     html = context.get("theme_extra_footer") or ""
@@ -217,9 +226,8 @@ def setup(app):
     # The chapters' kernels inherit this and render plotly as HTML (see lib.figures).
     os.environ["DME_BOOK_BUILD"] = "1"
     _register_bib_style()
-    # Loaded in <head> before any figure's inline script calls Plotly.newPlot.
-    app.add_js_file(PLOTLY_JS, priority=400)
     app.connect("config-inited", _set_config)
+    app.connect("html-page-context", _plotly_where_drawn)
     app.connect("build-finished", _copy_plotly_js)
     app.connect("html-page-context", _drop_thebe, priority=900)
     app.connect("html-page-context", _offer_notebook, priority=500)  # before the theme builds its menu (501)
