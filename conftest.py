@@ -10,8 +10,10 @@ with jupytext and run cell by cell in a fresh kernel (ids like `book/intro.md::C
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -25,12 +27,13 @@ os.environ["DME_BOOK_BUILD"] = "1"  # chapters render plotly as HTML, as in the 
 os.environ.setdefault("DME_MODE", "stored")  # chapters 4-6 read precomputed/ records
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Prompt embeddings cached by the tests go to a folder of this run, never to the user's ~/.cache.
-if not os.environ.get("DME_EMBEDDING_CACHE"):
-    os.environ["DME_EMBEDDING_CACHE"] = tempfile.mkdtemp(prefix="dme-test-embeddings-")
 # Chapters 1 and 3 train their networks once per test run (the book build, then nbval, load them): a folder of
 # this run, so every run trains them at least once and never reads what an earlier run left in ~/.cache.
-if not os.environ.get("DME_TEACHING_CACHE"):
-    os.environ["DME_TEACHING_CACHE"] = tempfile.mkdtemp(prefix="dme-test-teaching-")
+# Both folders are removed when the run ends.
+for _variable, _prefix in (("DME_EMBEDDING_CACHE", "dme-test-embeddings-"), ("DME_TEACHING_CACHE", "dme-test-teaching-")):
+    if not os.environ.get(_variable):
+        os.environ[_variable] = _folder = tempfile.mkdtemp(prefix=_prefix)
+        atexit.register(shutil.rmtree, _folder, ignore_errors=True)
 
 # The network guard, for children (first on PYTHONPATH: `site` imports it at start-up) and for this process.
 _path = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(OFFLINE_DIR)]

@@ -15,7 +15,10 @@ if code == 130:
     # KeyboardInterrupt" flag set even though the CLI caught it, and CPython then ends the process by
     # SIGINT instead of with 130 (seen under load, ~1 run in 6). The CLI has already cleaned up and said
     # so; flush and leave with the documented code.
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a pipe whose reader got the Ctrl-C too, or a closed stream
+            pass
     os._exit(130)
 sys.exit(code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import gguf
 import numpy as np
@@ -290,3 +291,35 @@ def test_release_pages_drops_only_mapped_plain_tensors_and_changes_no_value(mini
     copies = _diffusers_reader(miniatures.gguf[qtype])  # anonymous memory
     kept = {k: v.clone() for k, v in copies.items()}
     assert release_pages(copies) == 0 and all(torch.equal(kept[k], copies[k]) for k in kept)
+    # The span guard itself: anonymous tensors under the real mapping's span are outside it, never advised.
+    from lib.gguf.reader import MappedTensors
+
+    foreign = MappedTensors({k: v.clone() for k, v in mapped.items()})
+    foreign.span = mapped.span
+    assert release_pages(foreign) == 0 and all(torch.equal(before[k], foreign[k]) for k in before)
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="reads the mapping's resident size from /proc (Linux)")
+def test_release_pages_really_lowers_the_mappings_resident_size(miniatures):
+    from lib.gguf.reader import release_pages
+
+    qtype = next(q for q in miniatures.gguf if q in ("F32", "F16"))
+    mapped = read_gguf_tensors(miniatures.gguf[qtype])
+    for tensor in mapped.values():
+        tensor.sum()  # touch every page, as diffusers' dtype casts do
+    touched = _mapping_rss_kb(mapped.span)
+    release_pages(mapped)
+    assert touched > 1000 and _mapping_rss_kb(mapped.span) < touched / 10
+
+
+def _mapping_rss_kb(span: tuple[int, int]) -> int:
+    """Resident kB of the mapping that starts at span[0], from /proc/self/smaps."""
+    rss, inside = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split()[0]
+        if "-" in head and ":" not in head:  # a mapping's header line: start-end perms ...
+            start, end = (int(x, 16) for x in head.split("-"))
+            inside = start <= span[0] < end
+        elif inside and line.startswith("Rss:"):
+            rss += int(line.split()[1])
+    return rss

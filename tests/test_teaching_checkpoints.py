@@ -79,3 +79,42 @@ def test_off_trains_every_time_and_writes_nothing(tmp_path, moons, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     (model, _), seconds = checkpoints.trained(train.train_flow, moons, SMALL)
     assert seconds > 0 and not any(tmp_path.rglob("*.pt"))
+
+
+def test_a_change_in_the_training_code_changes_the_key(moons, tmp_path, monkeypatch):
+    """The source of the modules that train is in the key: a one-byte edit is a new entry, never a stale hit."""
+    import shutil
+
+    base = checkpoints.key(train.train_diffusion, moons, SMALL)
+    copy = tmp_path / "teaching"
+    shutil.copytree(checkpoints._HERE, copy)
+    monkeypatch.setattr(checkpoints, "_HERE", copy)
+    assert checkpoints.key(train.train_diffusion, moons, SMALL) == base  # same bytes, same key
+    (copy / "train.py").write_text((copy / "train.py").read_text() + "\n")
+    assert checkpoints.key(train.train_diffusion, moons, SMALL) != base
+
+
+def test_the_global_random_state_is_the_same_after_a_hit_and_a_miss(cache, moons):
+    torch.manual_seed(7)
+    checkpoints.trained(train.train_flow, moons, SMALL)  # a miss: trains (and seeds) inside a forked RNG
+    after_miss = torch.rand(3)
+    torch.manual_seed(7)
+    checkpoints.trained(train.train_flow, moons, SMALL)  # a hit
+    assert torch.equal(torch.rand(3), after_miss)
+
+
+def test_only_the_library_training_functions_are_accepted(cache, moons):
+    def my_training(data, recipe):
+        return train.train_flow(data, recipe)
+
+    with pytest.raises(ValueError, match="lib.teaching.train"):
+        checkpoints.trained(my_training, moons, SMALL)
+
+
+def test_a_cache_that_cannot_be_written_costs_a_warning_not_the_result(tmp_path, moons, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")  # a file where the cache folder should be: mkdir fails
+    monkeypatch.setenv("DME_TEACHING_CACHE", str(blocker / "teaching"))
+    with pytest.warns(UserWarning, match="not cached"):
+        (model, history), seconds = checkpoints.trained(train.train_flow, moons, SMALL)
+    assert len(history) == SMALL.steps and seconds > 0

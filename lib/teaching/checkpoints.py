@@ -5,21 +5,26 @@ and the test suite each execute both chapters. Training is deterministic for one
 same code, data, recipe and seed give bit-identical weights, see tests/test_teaching_checkpoints.py), so
 the second training of a recipe can load the first one's weights instead. The key hashes the training
 function's name, every argument (data and input models by their bytes), the source of the modules that
-train, and the torch version and CPU kernel family. The stored entry also keeps the seconds the training
-took when it ran, which is what a chapter reports.
+train, the torch version, the CPU kernel family and torch's thread count (which changes the time, not the
+weights). The stored entry also keeps the seconds the training took when it ran, which is what a chapter
+reports. Only lib.teaching.train's functions are accepted: their code is part of the key.
 
 The cache lives in $DME_TEACHING_CACHE, else ~/.cache/dme/teaching; `DME_TEACHING_CACHE=off` trains every
 time. Entries are written atomically (a temporary file renamed into place), so an interrupted run leaves
-none half-written; an unreadable entry is trained again and replaced.
+none half-written; an unreadable entry is trained again and replaced; a cache that cannot be written (a
+read-only home, a full disk) costs a warning, never the result. Old entries are not evicted: rm -rf the
+folder (about 3 MB) to clear it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import inspect
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -80,7 +85,7 @@ def _depth(model: MLPDenoiser) -> int:
 def key(fn: Callable, *args, **kwargs) -> str:
     """The cache key of `fn(*args, **kwargs)` on this machine's torch and CPU kernels."""
     h = hashlib.sha256()
-    h.update(f"{fn.__module__}.{fn.__qualname__}|torch {torch.__version__}|".encode())
+    h.update(f"{fn.__module__}.{fn.__qualname__}|torch {torch.__version__}|threads {torch.get_num_threads()}|".encode())
     h.update(torch.backends.cpu.get_cpu_capability().encode())
     for name in _SOURCES:
         h.update((_HERE / name).read_bytes())
@@ -95,7 +100,8 @@ def key(fn: Callable, *args, **kwargs) -> str:
 def _load(path: Path) -> tuple[MLPDenoiser, list[float], float] | None:
     try:
         entry = torch.load(path, weights_only=True)
-        model = MLPDenoiser(*entry["shape"])
+        with torch.random.fork_rng(devices=[]):  # the constructor's random init must not move the global RNG
+            model = MLPDenoiser(*entry["shape"])
         model.load_state_dict(entry["state"])
     except Exception:  # a corrupt or foreign file: train again and replace it
         return None
@@ -104,12 +110,18 @@ def _load(path: Path) -> tuple[MLPDenoiser, list[float], float] | None:
 
 
 def _store(path: Path, model: MLPDenoiser, history: list[float], seconds: float) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     entry = {"shape": [model.dim, _hidden(model), _depth(model), model.n_classes, model.t_dim],
              "state": model.state_dict(), "history": [float(v) for v in history], "seconds": float(seconds)}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(entry, tmp)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(entry, tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        warnings.warn(f"the trained weights were not cached ({err}); set DME_TEACHING_CACHE to a writable folder, "
+                      "or to 'off'", stacklevel=3)
 
 
 def trained(fn: Callable[..., tuple[MLPDenoiser, list[float]]], *args,
@@ -117,8 +129,13 @@ def trained(fn: Callable[..., tuple[MLPDenoiser, list[float]]], *args,
     """((model, loss history), seconds the training took): `fn(*args, **kwargs)`, or its cached result.
 
     `fn` is one of lib.teaching.train's train_* functions. The seconds are those measured when the model
-    was trained, on this machine (the cache is local), whether it ran now or in an earlier run.
+    was trained, on this machine (the cache is local), whether it ran now or in an earlier run. Training
+    runs inside a forked torch RNG, so the global random state afterwards is the same whether the model was
+    trained or loaded.
     """
+    if getattr(fn, "__module__", None) != "lib.teaching.train":
+        raise ValueError(f"checkpoints.trained takes lib.teaching.train's functions (their code is in the key), "
+                         f"not {getattr(fn, '__qualname__', fn)!r}: call it directly")
     folder = cache_dir()
     path = None if folder is None else folder / f"{fn.__name__}-{key(fn, *args, **kwargs)}.pt"
     if path is not None and path.exists():
@@ -126,9 +143,10 @@ def trained(fn: Callable[..., tuple[MLPDenoiser, list[float]]], *args,
         if hit is not None:
             model, history, seconds = hit
             return (model, history), seconds
-    start = time.perf_counter()
-    model, history = fn(*args, **kwargs)
-    seconds = time.perf_counter() - start
+    with torch.random.fork_rng(devices=[]):
+        start = time.perf_counter()
+        model, history = fn(*args, **kwargs)
+        seconds = time.perf_counter() - start
     if path is not None:
         _store(path, model, history, seconds)
     return (model, history), seconds

@@ -7,7 +7,7 @@ between rows come from the sampler and the network, not from luck of the draw.
 from __future__ import annotations
 
 from dataclasses import asdict, is_dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 import torch
@@ -16,6 +16,11 @@ from lib.teaching import flow, samplers
 from lib.teaching.models import MLPDenoiser
 from lib.teaching.schedules import NoiseSchedule
 from lib.teaching.train import eps_fn, velocity_fn
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from lib.teaching.metrics import DigitScore
 
 # Log-spaced numbers of function evaluations, from one network call to DDPM's full 1000 steps.
 NFES = (1, 2, 4, 10, 30, 100, 1000)
@@ -56,3 +61,38 @@ def best_nfe_table(df: pd.DataFrame, column: str) -> pd.DataFrame:
     """The quality column as a method x NFE table (rows: methods in their original order)."""
     table = df.pivot(index="method", columns="NFE", values=column)
     return table.loc[list(dict.fromkeys(df["method"]))]
+
+
+def method_key(method: str) -> str:
+    """A method's name as it appears in glue keys: "2-RF" -> "2rf", "DDIM" -> "ddim"."""
+    return method.lower().replace("-", "")
+
+
+def quality_figures(toy: pd.DataFrame, digits: pd.DataFrame, toy_floor: float,
+                    real: DigitScore) -> tuple[go.Figure, go.Figure]:
+    """The two quality-versus-NFE figures both chapters draw: sliced Wasserstein on the toy, and Fréchet distance
+    and label entropy on the digits; dotted lines at what real data scores (`toy_floor`, `real`: a DigitScore)."""
+    from lib.teaching import figures
+
+    toy_fig = figures.quality_curves(toy, {"score": "sliced Wasserstein (2-D)"}, floors={"score": toy_floor})
+    digit_fig = figures.quality_curves(
+        digits, {"fd": "Fréchet distance (digits)", "label_entropy": "label entropy / log 10"},
+        floors={"fd": real.fd, "label_entropy": real.label_entropy})
+    return toy_fig, digit_fig
+
+
+def glue_at_nfes(prefix: str, tables: dict[str, pd.DataFrame], nfes: tuple[int, ...], best: bool = False) -> None:
+    """Glue what the prose quotes from method x NFE tables: for the i-th NFE, `{prefix}-nfe-{i}` and each method's
+    value `{prefix}-{table}-{method}-{i}` (3 significant digits); with `best`, the lowest-scoring method
+    `{prefix}-{table}-best-{i}` and its value `{prefix}-{table}-bestval-{i}`."""
+    from myst_nb import glue
+
+    for i, nfe in enumerate(nfes):
+        glue(f"{prefix}-nfe-{i}", nfe, display=False)
+        for name, table in tables.items():
+            for method in table.index:
+                glue(f"{prefix}-{name}-{method_key(method)}-{i}", f"{table.loc[method, nfe]:.3g}", display=False)
+            if best:
+                winner = table[nfe].idxmin()
+                glue(f"{prefix}-{name}-best-{i}", winner, display=False)
+                glue(f"{prefix}-{name}-bestval-{i}", f"{table.loc[winner, nfe]:.3g}", display=False)
