@@ -66,6 +66,8 @@ def _pages() -> dict[str, tuple[str, str]]:
         "wide-plot": ("", PLOT.replace("width:300px", "width:900px")),
         "wide-table-scrolling": ("", f'<div style="overflow-x:auto">{WIDE_TABLE}</div>'),
         "wide-table": ("", WIDE_TABLE),
+        "long-url": ("", '<p style="max-width:100%">See https://developer.apple.com/documentation/metal/'
+                         'mtldevice/recommendedmaxworkingsetsize_and_then_some_more_unbreakable_text</p>'),
         "codeless": ("", _figure("fig-ch1-a", "Fig. 1.1") + _figure("fig-ch1-b", "Fig. 1.2")
                      + _code_cell('glue_figure("fig-ch1-b", fig)')),
         "table-as-figure": ("", _figure("tbl-ch1-a", "Table 1.1") + _figure("tbl-ch1-b", "Fig. 1.3") + numref
@@ -147,3 +149,8 @@ def test_a_table_numbered_as_a_figure_is_reported(reports):
 def test_a_figure_made_by_lib_figures_fits_a_phone_and_waits_for_play(reports):
     """lib.figures drops a fixed width and plotly's auto_play: an animated 900-px figure passes."""
     assert reports["lib-figure"].plots == 1 and reports["lib-figure"].problems == []
+
+
+def test_a_long_unbreakable_line_that_makes_the_page_scroll_sideways_is_reported(reports):
+    assert "scrolls sideways" in _problem(reports["long-url"], "overflows")
+    assert not any("scrolls sideways" in p for p in reports["wide-table-scrolling"].problems)

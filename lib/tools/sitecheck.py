@@ -96,7 +96,7 @@ _MOTION_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd =
   (gd._fullLayout || {})._currentFrame || null, !!gd._transitioning]))"""
 
 # At a phone's width: plots, tables and images whose right edge passes the viewport's, unless an
-# ancestor scrolls (or clips) horizontally and itself ends inside the viewport.
+# ancestor scrolls (or clips) horizontally and itself ends inside the viewport; and a page that scrolls sideways.
 _OVERFLOW_JS = """() => {
   const vw = document.documentElement.clientWidth;
   const inScroller = el => {
@@ -106,11 +106,22 @@ _OVERFLOW_JS = """() => {
     }
     return false;
   };
-  return [...document.querySelectorAll('div.plotly-graph-div, table, img, svg.main-svg')]
+  const found = [...document.querySelectorAll('div.plotly-graph-div, table, img, svg.main-svg')]
     .filter(el => el.offsetParent !== null && el.getBoundingClientRect().width > 0)
     .filter(el => el.getBoundingClientRect().right > vw + 1 && !inScroller(el))
     .map(el => `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''} ${Math.round(el.getBoundingClientRect().right)}px`)
     .slice(0, 5);
+  // Anything else that makes the whole page scroll sideways (a long unbreakable URL, a wide code line
+  // outside its box): named by the innermost element that is wider than its own box.
+  const extra = document.documentElement.scrollWidth - vw;
+  if (extra > 1) {
+    const wide = [...document.querySelectorAll('body *')].filter(el => el.scrollWidth > el.clientWidth + 1
+      && el.clientWidth > 0 && !['auto', 'scroll'].includes(getComputedStyle(el).overflowX));
+    const el = wide[wide.length - 1];
+    const text = el ? (el.textContent || '').trim().slice(0, 40) : '';
+    found.push(`the page scrolls sideways by ${extra}px` + (el ? ` (${el.tagName.toLowerCase()}: "${text}")` : ''));
+  }
+  return found;
 }"""
 NARROW_VIEWPORT = {"width": 420, "height": 900}
 WIDE_VIEWPORT = {"width": 1280, "height": 900}
