@@ -46,6 +46,11 @@ def cache_dir() -> Path | None:
     return Path(value) if value else Path.home() / ".cache" / "dme" / "teaching"
 
 
+def _shape(model: MLPDenoiser) -> list[int]:
+    """The constructor arguments that rebuild `model`: MLPDenoiser(*shape)."""
+    return [model.dim, model.hidden, model.depth, model.n_classes, model.t_dim]
+
+
 def _feed(h: "hashlib._Hash", value: object) -> None:
     """Hash an argument by content: tensors by their bytes, datasets and models by their tensors."""
     if isinstance(value, torch.Tensor):
@@ -53,7 +58,7 @@ def _feed(h: "hashlib._Hash", value: object) -> None:
         h.update(f"tensor{tuple(t.shape)}{t.dtype}".encode())
         h.update(t.numpy().tobytes())
     elif isinstance(value, MLPDenoiser):
-        h.update(f"MLPDenoiser({value.dim},{_hidden(value)},{_depth(value)},{value.n_classes},{value.t_dim})".encode())
+        h.update(f"MLPDenoiser({_shape(value)})".encode())
         for name, tensor in value.state_dict().items():
             h.update(name.encode())
             _feed(h, tensor)
@@ -68,18 +73,6 @@ def _feed(h: "hashlib._Hash", value: object) -> None:
     else:
         raise TypeError(f"cannot key a checkpoint on a {type(value).__name__}")
     h.update(b"|")
-
-
-def _linears(model: MLPDenoiser) -> list[torch.nn.Linear]:
-    return [m for m in model.net if isinstance(m, torch.nn.Linear)]
-
-
-def _hidden(model: MLPDenoiser) -> int:
-    return _linears(model)[0].out_features
-
-
-def _depth(model: MLPDenoiser) -> int:
-    return len(_linears(model)) - 1
 
 
 def key(fn: Callable, *args, **kwargs) -> str:
@@ -110,7 +103,7 @@ def _load(path: Path) -> tuple[MLPDenoiser, list[float], float] | None:
 
 
 def _store(path: Path, model: MLPDenoiser, history: list[float], seconds: float) -> None:
-    entry = {"shape": [model.dim, _hidden(model), _depth(model), model.n_classes, model.t_dim],
+    entry = {"shape": _shape(model),
              "state": model.state_dict(), "history": [float(v) for v in history], "seconds": float(seconds)}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

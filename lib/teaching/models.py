@@ -26,7 +26,7 @@ class MLPDenoiser(nn.Module):
 
     def __init__(self, dim: int, hidden: int = 128, depth: int = 3, n_classes: int = 0, t_dim: int = 32):
         super().__init__()
-        self.dim, self.n_classes, self.t_dim = dim, n_classes, t_dim
+        self.dim, self.hidden, self.depth, self.n_classes, self.t_dim = dim, hidden, depth, n_classes, t_dim
         self.label_emb = nn.Embedding(n_classes + 1, 16) if n_classes else None  # index n_classes = no class
         width = dim + t_dim + (16 if n_classes else 0)
         layers: list[nn.Module] = []
