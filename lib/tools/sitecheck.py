@@ -16,6 +16,7 @@ import argparse
 import functools
 import http.server
 import os
+import re
 import shutil
 import sys
 import threading
@@ -213,7 +214,7 @@ def check_site(html_dir: str | Path, screenshots: str | Path | None = None, time
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
             for rel in site_pages(html_dir):
-                reports.append(_check_page(browser, base, rel, screenshots, timeout_ms))
+                reports.append(_check_page(browser, base, rel, screenshots, timeout_ms, html_dir))
             browser.close()
     finally:
         server.shutdown()
@@ -221,9 +222,35 @@ def check_site(html_dir: str | Path, screenshots: str | Path | None = None, time
 
 
 PAGE_LOAD_TIMEOUT_MS = 60000
+# Ready: every plot drawn and every formula typeset (not merely the first one: MathJax typesets in chunks).
+_READY_JS = (
+    "() => [...document.querySelectorAll('div.plotly-graph-div')].every(d => d.querySelector('svg.main-svg'))"
+    " && [...document.querySelectorAll('.math')].every(m => m.querySelector('mjx-container')"
+    " || m.tagName === 'MJX-CONTAINER')"
+)
 
 
-def _check_page(browser, base: str, rel: Path, screenshots, timeout_ms: int) -> PageReport:
+_REFRESH = re.compile(r'<meta\s+http-equiv="refresh"\s+content="\d+;\s*url=([^"]+)"', re.IGNORECASE)
+
+
+def redirect_target(html_dir: Path, rel: Path) -> str | None:
+    """The page a redirect-only page (Jupyter Book's root index.html) sends the reader to, else None."""
+    text = (html_dir / rel).read_text(encoding="utf-8", errors="replace")[:2000]
+    match = _REFRESH.search(text)
+    return match.group(1) if match and "<body" not in text.lower() else None
+
+
+def _check_redirect(html_dir: Path, rel: Path, target: str) -> PageReport:
+    """A redirect is judged by where it goes; the target is checked as a page of its own. Loading it in the
+    browser would check the target under the redirect's name while the navigation races the checks."""
+    dest = (html_dir / rel).parent / target.split("#")[0]
+    problems = [] if dest.is_file() else [f"redirects to {target}, which is not in the build"]
+    return PageReport(str(rel), problems=problems)
+
+
+def _check_page(browser, base: str, rel: Path, screenshots, timeout_ms: int, html_dir: Path | None = None) -> PageReport:
+    if html_dir is not None and (target := redirect_target(html_dir, rel)):
+        return _check_redirect(html_dir, rel, target)
     page = browser.new_page(viewport=WIDE_VIEWPORT)
     external, js_errors = [], []
 
@@ -242,11 +269,7 @@ def _check_page(browser, base: str, rel: Path, screenshots, timeout_ms: int) -> 
     # own start can take seconds: the load gets a generous limit; timeout_ms is for figures and math to appear.
     page.goto(f"{base}/{rel.as_posix()}", wait_until="load", timeout=max(timeout_ms, PAGE_LOAD_TIMEOUT_MS))
     try:  # wait until figures are drawn and math typeset, or give up and report what is missing
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('div.plotly-graph-div')].every(d => d.querySelector('svg.main-svg'))"
-            " && (document.querySelectorAll('.math').length === 0 || document.querySelectorAll('mjx-container').length > 0)",
-            timeout=timeout_ms,
-        )
+        page.wait_for_function(_READY_JS, timeout=timeout_ms)
         page.wait_for_timeout(300)
     except Exception:
         pass
