@@ -47,6 +47,10 @@ def _model_options(p: argparse.ArgumentParser) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--miniature", action="store_true", help="use the miniature random-weight models (offline)")
+    p.add_argument("--trained", action="store_true",
+                   help="with --miniature: the miniatures trained on the shapes world (precomputed/trained-miniatures; "
+                        "sd3-medium for now), whose images follow shapes-world prompts such as 'a red circle above "
+                        "a blue square'")
     p.add_argument("--device", default=None, help="auto (default), mps, cuda or cpu")
 
 
@@ -79,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     pc = verbs.add_parser("precompute", help="every record chapters 4-6 read, into precomputed/")
     _common(pc)
     pc.add_argument("--out", type=Path, help="folder for the records (default: precomputed/miniature with "
-                    "--miniature, else precomputed/weights/<this machine>)")
+                    "--miniature, precomputed/trained-miniature with --miniature --trained, else "
+                    "precomputed/weights/<this machine>)")
     pc.add_argument("--only", nargs="+", metavar="NAME", help="only these records (default: all)")
     _set_options(pc)
     k = verbs.add_parser("cache", help="where the prompt-embedding cache is, how big, and how to clear it",
@@ -90,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     # `rehearse` has its own options (lib.rehearsal): main() hands it the rest of the command line.
     verbs.add_parser("rehearse", help="full-size SD3/FLUX architectures with random weights on this machine: "
                      "memory and time per stage (see `python -m lib rehearse --help`)", add_help=False)
+    verbs.add_parser("train-miniatures", help="train the miniatures on the shapes world into "
+                     "precomputed/trained-miniatures (see `python -m lib train-miniatures --help`)", add_help=False)
     return parser
 
 
@@ -153,7 +160,7 @@ def cmd_generate(a: argparse.Namespace) -> None:
     config = DiffusionConfig(a.model, a.prompt, steps=a.steps, guidance=a.guidance, height=a.height, width=a.width,
                              seed=a.seed, dtype=a.dtype, quantization=a.quantization, offload=a.offload,
                              drop_t5=a.drop_t5, max_sequence_length=a.max_sequence_length, staged=not a.unstaged,
-                             miniature=a.miniature)
+                             miniature=a.miniature, trained=a.trained)
     _weights_options(a, config)
     check_output_file(a.output)
     from lib.device import pick_device
@@ -170,7 +177,8 @@ def cmd_generate(a: argparse.Namespace) -> None:
         bar.update()
     stop_if_interrupted()
     atomic_write(a.output, lambda p: result.image.save(p, format="PNG"))
-    tag = " (miniature model: random weights)" if result.source == "miniature" else ""
+    tag = {"miniature": " (miniature model: random weights)",
+           "trained-miniature": " (trained miniature: toy scale, shapes world)"}.get(result.source, "")
     print(f"wrote {a.output}{tag}")
     for s in result.loads + result.stages:
         note = " (embeddings from the cache)" if s.cached else ""
@@ -217,7 +225,7 @@ def cmd_precompute(a: argparse.Namespace) -> None:
     from lib.machine import device_info, machine_folder
     from lib.pipelines.runs import precompute_sets
 
-    sets = precompute_sets(a.miniature)
+    sets = precompute_sets(a.miniature, trained=a.trained)
     if a.only:
         unknown = sorted(set(a.only) - {s.name for s in sets})
         if unknown:
@@ -226,7 +234,7 @@ def cmd_precompute(a: argparse.Namespace) -> None:
     if a.out:
         check_output_folder(a.out)
     device = _device(a)
-    out = a.out or (PRECOMPUTED / "miniature" if a.miniature
+    out = a.out or (PRECOMPUTED / "trained-miniature" if a.trained else PRECOMPUTED / "miniature" if a.miniature
                     else PRECOMPUTED / "weights" / machine_folder(device_info(device)))
     records = _run_sets(sets, out, a, device)
     print(f"wrote {len(records)} records to {out}")
@@ -276,7 +284,9 @@ def stop_if_interrupted() -> None:
 
 
 def _interrupted(verb: str | None) -> int:
-    if verb in ("compare", "benchmark", "precompute", "rehearse"):
+    if verb == "train-miniatures":
+        print("interrupted; re-run the same command to resume from the last checkpoint", file=sys.stderr)
+    elif verb in ("compare", "benchmark", "precompute", "rehearse"):
         print("interrupted; the images stored so far are kept: re-run the same command to resume", file=sys.stderr)
     else:
         print("interrupted; nothing was written", file=sys.stderr)
@@ -305,8 +315,18 @@ def _run(argv: list[str] | None) -> int:
             from lib.rehearsal import main as rehearse
 
             return rehearse(argv[1:])
+        if argv[:1] == ["train-miniatures"]:
+            verb = "train-miniatures"
+            from lib.miniature.trained.train import main as train_miniatures
+
+            return train_miniatures(argv[1:])
         args = build_parser().parse_args(argv)  # argparse itself exits 2 on malformed options
         verb = args.verb
+        if getattr(args, "trained", False) and not args.miniature:
+            raise ConfigError("--trained picks the trained miniatures: add --miniature")
+        if getattr(args, "trained", False) and verb in ("compare", "benchmark"):
+            raise ConfigError(f"{verb} runs both models, and only sd3-medium has a trained miniature so far: drop "
+                              "--trained (random-weight miniatures), or use generate/precompute --miniature --trained")
         if getattr(args, "miniature", False):
             single_thread_for_miniatures()
         COMMANDS[args.verb](args)

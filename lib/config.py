@@ -24,6 +24,10 @@ OFFLOADS = ("none", "model", "sequential")  # diffusers' enable_model_cpu_offloa
 # config's published file type picks the miniature file of its block type (lib.registry.block_type).
 MINIATURE_SIZE_RANGE = (32, 256)
 MINIATURE_SIZE = 64
+# The trained miniatures learned the shapes world's 32x32 images, with T5 reading 24 tokens
+# (lib.miniature.trained.IMAGE_SIZE and .text.T5_CONTEXT; a test checks they agree).
+TRAINED_SIZE = 32
+TRAINED_T5_TOKENS = 24
 # An upper bound that catches typos (2800 for 28) before minutes of denoising: the book's runs use at
 # most a few dozen steps, and both schedulers are trained on 1000 timesteps.
 MAX_STEPS = 1000
@@ -48,17 +52,20 @@ class DiffusionConfig:
     max_sequence_length: int | None = None
     staged: bool = True  # encode, free the text encoders, then denoise and decode
     miniature: bool = False  # random-weight models of the same architecture (lib.miniature)
+    trained: bool = False  # with miniature: the miniatures trained on the shapes world (lib.miniature.trained)
 
     def __post_init__(self) -> None:
         spec = model_spec(self.model)
-        size = MINIATURE_SIZE if self.miniature else spec.default_size
+        if self.trained and not self.miniature:
+            raise ConfigError("trained=True selects the trained miniatures: it needs miniature=True (--miniature)")
+        size = TRAINED_SIZE if self.trained else MINIATURE_SIZE if self.miniature else spec.default_size
         defaults = {
             "steps": spec.steps,
             "guidance": spec.guidance,
             "height": size,
             "width": size,
             "quantization": spec.default_quantization,
-            "max_sequence_length": spec.max_sequence_length,
+            "max_sequence_length": TRAINED_T5_TOKENS if self.trained else spec.max_sequence_length,
         }
         for name, value in defaults.items():
             if getattr(self, name) is None:
@@ -75,8 +82,9 @@ class DiffusionConfig:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready fields (for records)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """Plain JSON-ready fields (for records). `trained` only when true: records made before it existed
+        then read the same (their runs resume rather than count as changed settings)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "trained" or self.trained}
 
 
 def _validate(c: DiffusionConfig, spec: ModelSpec) -> None:
@@ -92,6 +100,12 @@ def _validate(c: DiffusionConfig, spec: ModelSpec) -> None:
         )
     if not spec.guidance_distilled and not 0 <= c.guidance <= 30:
         raise ConfigError(f"guidance must be between 0 and 30 for {spec.name} (got {c.guidance}); default {spec.guidance}")
+    if c.trained and (c.height, c.width) != (TRAINED_SIZE, TRAINED_SIZE):
+        raise ConfigError(f"the trained miniatures make {TRAINED_SIZE}x{TRAINED_SIZE} images only (the size of the "
+                          f"world they learned); got {c.height}x{c.width}")
+    if c.trained and c.max_sequence_length != TRAINED_T5_TOKENS:
+        raise ConfigError(f"the trained miniatures read {TRAINED_T5_TOKENS} T5 tokens, as they were trained; "
+                          f"max_sequence_length must be {TRAINED_T5_TOKENS} (got {c.max_sequence_length!r})")
     lo, hi = MINIATURE_SIZE_RANGE if c.miniature else spec.size_range
     for side in ("height", "width"):
         v = getattr(c, side)

@@ -43,9 +43,25 @@ BENCHMARK_PROMPTS: tuple[BenchmarkPrompt, ...] = (
 )
 
 
-def prompt_by_id(prompt_id: str) -> BenchmarkPrompt:
+# The same five categories in the shapes world (lib.shapes), for the trained miniatures: captions of its grammar,
+# of attribute combinations the training saw (none is held out), so each image can be scored against its prompt.
+SHAPES_PROMPTS: tuple[BenchmarkPrompt, ...] = (
+    BenchmarkPrompt("text", "text rendering", "the letter H in red"),
+    BenchmarkPrompt("photo", "photorealism", "a yellow circle lit from the left"),
+    BenchmarkPrompt("spatial", "spatial reasoning", "a red circle above a blue square"),
+    BenchmarkPrompt("style", "artistic style", "an outlined green square on a striped background"),
+    BenchmarkPrompt("composition", "compositional complexity", "two purple triangles and an orange circle"),
+)
+
+
+def prompt_bank(shapes: bool = False) -> tuple[BenchmarkPrompt, ...]:
+    """The real prompt bank, or its shapes-world counterpart (`shapes=True`, for the trained miniatures)."""
+    return SHAPES_PROMPTS if shapes else BENCHMARK_PROMPTS
+
+
+def prompt_by_id(prompt_id: str, shapes: bool = False) -> BenchmarkPrompt:
     """The bank's prompt with this id; KeyError lists the ids."""
-    for p in BENCHMARK_PROMPTS:
+    for p in prompt_bank(shapes):
         if p.id == prompt_id:
             return p
     raise KeyError(f"unknown prompt id {prompt_id!r}; known: {', '.join(p.id for p in BENCHMARK_PROMPTS)}")

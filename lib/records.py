@@ -22,7 +22,7 @@ from lib.errors import RecordError
 
 FORMAT = "dme-record/2"
 OLD_FORMATS = ("dme-record/1",)
-SOURCES = ("miniature", "weights", "random-weights-full-size")
+SOURCES = ("miniature", "trained-miniature", "weights", "random-weights-full-size")
 TEMP_MARK = ".dme-tmp-"  # temporary files are `.<name>.dme-tmp-<random>`; stale ones are removed on the next write
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _NUMBER = (int, float)
@@ -62,7 +62,7 @@ def repair_command(name: str, source: str | None, out: Path) -> str:
     """The command that rewrites record `name` from scratch into folder `out`."""
     if source == "random-weights-full-size" or name.startswith("rehearsal-"):
         return f"python -m lib rehearse --only {name.removeprefix('rehearsal-')} --out {out} --rerun"
-    flag = " --miniature" if source == "miniature" else ""
+    flag = {"miniature": " --miniature", "trained-miniature": " --miniature --trained"}.get(source or "", "")
     return f"python -m lib precompute{flag} --only {name} --out {out} --overwrite"
 
 
@@ -151,7 +151,9 @@ class _Check:
         self.path, self.name, self.source = path, path.parent.name, source  # precompute writes <out>/<name>/
 
     def fail(self, what: str, where: Path | None = None) -> RecordError:
-        if self.source is None and "miniature" in self.path.parts:
+        if self.source is None and "trained-miniature" in self.path.parts:
+            self.source = "trained-miniature"
+        elif self.source is None and "miniature" in self.path.parts:
             self.source = "miniature"
         fix = repair_command(self.name, self.source, self.path.parent.parent)
         return RecordError(f"{where or self.path}: {what}; to rewrite it, run `{fix}`")

@@ -23,7 +23,7 @@ class WeightPaths:
 
     snapshot: Path
     gguf: Path | None
-    source: str  # "weights", "miniature", or "random-weights-full-size" (lib.rehearsal's snapshots)
+    source: str  # "weights", "miniature", "trained-miniature" or "random-weights-full-size" (lib.rehearsal's)
 
 
 def snapshot_folders(spec: ModelSpec, drop_t5: bool = False) -> tuple[str, ...]:
@@ -211,10 +211,25 @@ def from_miniature(config: DiffusionConfig, paths: object | None = None) -> Weig
     return WeightPaths(snapshot, gguf, "miniature")
 
 
+def from_trained(config: DiffusionConfig, root: Path | None = None) -> WeightPaths:
+    """The trained miniature of the config's family (committed under precomputed/trained-miniatures)."""
+    from lib.miniature.trained import trained_paths
+
+    from lib.miniature.trained import TRAINED_MODELS
+
+    if config.model not in TRAINED_MODELS:
+        raise WeightsError(f"there is no trained miniature of {config.spec.name} yet (trained: "
+                           f"{', '.join(TRAINED_MODELS)}); use its random-weight miniature (--miniature without --trained)")
+    snapshot = getattr(trained_paths(root), config.spec.family)
+    return WeightPaths(Path(snapshot), None, "trained-miniature")
+
+
 def resolve_weights(config: DiffusionConfig, paths: object | None = None) -> WeightPaths:
-    """WeightPaths for a config: given paths, the miniatures, or the Hugging Face cache."""
+    """WeightPaths for a config: given paths, the miniatures (trained or random), or the Hugging Face cache."""
     if isinstance(paths, WeightPaths):
         return paths
+    if config.trained:
+        return from_trained(config, paths if isinstance(paths, Path) else None)
     if config.miniature or (paths is not None and hasattr(paths, "gguf") and hasattr(paths, "sd3")):
         return from_miniature(config, paths)
     return from_cache(config)

@@ -52,6 +52,10 @@ def seed_facts(session: ChapterSession, prefix: str) -> dict[str, str]:
 
 def guidance_note(record: Record) -> str:
     """What a guidance sweep's images can show, worded from the record's source (chapter 4's caption)."""
+    if record.source == "trained-miniature":
+        return ("Made by the trained miniature (toy scale, shapes world): follow the objects' colours, shapes "
+                "and places as the scale grows. One image per scale shows little; how often each scale gets the "
+                "prompt right, over hundreds of images, is measured in the section on adherence below.")
     if provenance.is_miniature(record):
         return ("These images come from random-weight models: they cannot show what guidance does to a real "
                 "image (how closely it follows the prompt, how saturated it gets). They show only that the "

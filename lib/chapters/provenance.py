@@ -21,12 +21,17 @@ SOURCE_TEXT = {
                                 "evidence; the images are noise and the times are CPU times)",
     "miniature": "random-weight miniature models (same architecture, tiny sizes: the images are noise-like "
                  "and the times are those of a tiny network)",
+    "trained-miniature": "trained miniatures (toy scale, shapes world): the same architectures, a few million "
+                         "parameters, trained on this book's captioned world of shapes; their images follow their "
+                         "prompts, their times are those of a tiny network",
 }
 SOURCE_SHORT = {"weights": "the real model weights",
                 "random-weights-full-size": "full-size architectures with random weights, run on a CPU",
-                "miniature": "random-weight miniature models: same architecture, tiny sizes"}
+                "miniature": "random-weight miniature models: same architecture, tiny sizes",
+                "trained-miniature": "trained miniature (toy scale, shapes world)"}
 KIND = {"weights": "real weights", "random-weights-full-size": "full-size random weights, not real output",
-        "miniature": "random-weight miniature models, not real output"}
+        "miniature": "random-weight miniature models, not real output",
+        "trained-miniature": "trained miniature (toy scale, shapes world), not the real model"}
 
 
 def _gib(n: Any) -> str:
@@ -84,10 +89,14 @@ def summary(records: Iterable[Record]) -> str:
         counts[r.source] = counts.get(r.source, 0) + 1
     parts = [f"{n} from {SOURCE_TEXT.get(s, s)}" for s, n in sorted(counts.items())]
     text = f"This page reads {len(recs)} record{'s' * (len(recs) != 1)}: " + "; ".join(parts) + "."
+    if any(r.source in ("miniature", "random-weights-full-size") for r in recs):
+        text += (" Records with random weights show what the code does and how a record is laid "
+                 "out; they say nothing about the quality or speed of the real models.")
+    if any(r.source == "trained-miniature" for r in recs):
+        text += (" Trained-miniature records show what the mechanisms do at toy scale, in a world where every "
+                 "prompt's truth is known; they are not the real models' pictures, speed or memory.")
     if any(is_miniature(r) for r in recs):
-        text += (" Records not made with the real weights show what the code does and how a record is laid "
-                 "out; they say nothing about the quality or speed of the real models. Run "
-                 "`python -m lib precompute` on your machine to replace them with real-weights records.")
+        text += " Run `python -m lib precompute` on your machine to replace them with real-weights records."
     return text
 
 
@@ -97,6 +106,14 @@ def notice_text(records: Iterable[Record]) -> str | None:
     if not sources:
         return None
     what = "; ".join(f"`{s}` ({SOURCE_SHORT.get(s, s)})" for s in sources)
+    if sources == ["trained-miniature"]:
+        return (f"The images, times and memory figures below come from records with source {what}: the real "
+                "architecture at toy scale, trained on a CPU on a world of coloured shapes whose "
+                "captions say exactly what each image holds. They show what the mechanisms do (guidance, "
+                "dropping T5, step counts) and how well prompts are followed, measured; they are not the real "
+                "models' pictures, and their times and memory are those of networks a thousand times smaller. "
+                "Run the chapter with the real weights (`python -m lib precompute` on your machine) to see the "
+                "models themselves. The provenance note below lists every record this page reads.")
     scale = ("the times and memory are those of networks far smaller than the real ones"
              if "miniature" in sources else "only the memory tells something about the real models")
     return (f"The images, times and memory figures below come from records with source {what}. "

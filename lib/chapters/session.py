@@ -1,8 +1,8 @@
 """`open_chapter`: the one call chapters 4-6 make. It resolves the switch, runs live if asked, and serves records.
 
 Stored records are looked up by name anywhere under `precomputed/` (a contributor's run may sit in its
-own sub-folder); when several records share a name, the real-weights one wins, then full-size random
-weights, then the miniature, then the newest.
+own sub-folder); when several records share a name, the real-weights one wins, then the trained miniature,
+then full-size random weights, then the random-weight miniature, then the newest.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from lib.chapters.switch import (PRECOMPUTED, chapter_spec, live_dir, miniature_
 from lib.errors import RecordError
 from lib.records import Record, iter_records, load_record, record_paths
 
-SOURCE_PREFERENCE = ("weights", "random-weights-full-size", "miniature")
+SOURCE_PREFERENCE = ("weights", "trained-miniature", "random-weights-full-size", "miniature")
 
 
 def all_records(root: Path = PRECOMPUTED, broken: list[str] | None = None) -> list[Record]:

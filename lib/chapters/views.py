@@ -80,27 +80,39 @@ def memory_bars(record: Record) -> Any:
     return fig
 
 
-def image_strip(images: list, titles: list[str], record: Record, suptitle: str = "") -> Any:
-    """A row of images with titles (matplotlib); the title says 'random-weight miniature' when it applies."""
+def image_strip(images: list, titles: list[str], record: Record, suptitle: str = "",
+                prompts: list[str] | None = None) -> Any:
+    """A row of images with titles (matplotlib), and each image's prompt under it when given (wrapped); the
+    strip's title says which kind of model made the images (random-weight miniature, trained miniature, ...)."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
     n = len(images)
-    fig, axes = plt.subplots(1, n, figsize=(2.1 * n, 2.6), squeeze=False)
-    for ax, image, title in zip(axes[0], images, titles):
+    fig, axes = plt.subplots(1, n, figsize=(2.1 * n, 3.3 if prompts else 2.6), squeeze=False)
+    for i, (ax, image, title) in enumerate(zip(axes[0], images, titles)):
         ax.imshow(image, interpolation="nearest")
         ax.set_title(title, fontsize=8)
-        ax.axis("off")
-    tag = "random-weight miniature models: not real output" if is_miniature(record) else record.source
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for side in ax.spines.values():
+            side.set_visible(False)
+        if prompts:
+            ax.set_xlabel("\n".join(textwrap.wrap(f'"{prompts[i]}"', 24)), fontsize=7.5)
+    tag = {"miniature": "random-weight miniature models: not real output",
+           "trained-miniature": "trained miniature (toy scale, shapes world)"}.get(record.source, record.source)
     fig.suptitle(f"{suptitle} [{tag}]" if suptitle else f"[{tag}]", fontsize=9,
-                 color="#b00020" if is_miniature(record) else "black")
+                 color="#b00020" if record.source == "miniature" else "black")
     fig.tight_layout()
     return fig
 
 
 def record_strip(record: Record, title_of, suptitle: str = "") -> Any:
-    """image_strip over every item of a record; `title_of(item)` makes each title."""
+    """image_strip over every item of a record; `title_of(item)` makes each title. A trained miniature's record
+    also prints each image's prompt under it: its images follow their prompts, and the prompt says what to look for."""
     images = [record.image(it["id"]) for it in record.items]
-    return image_strip(images, [title_of(it) for it in record.items], record, suptitle)
+    prompts = [it["prompt"] for it in record.items] if record.source == "trained-miniature" else None
+    return image_strip(images, [title_of(it) for it in record.items], record, suptitle, prompts)
 
 
 def seconds_by(record: Record, key: str) -> Any:

@@ -75,8 +75,12 @@ def _filler_merges(alphabet: list[str], tokens: set[str], n: int) -> list[tuple[
     raise ValueError(f"cannot add {n} filler merges: only {len(out)} byte pairs are free")
 
 
-def write_clip_tokenizer(out_dir: Path, vocab_size: int | None = None) -> Path:
+def write_clip_tokenizer(out_dir: Path, vocab_size: int | None = None, corpus: list[str] | None = None,
+                         max_length: int = CLIP_MAX_LENGTH) -> Path:
     """Save a CLIPTokenizer whose byte-level alphabet covers any text (no <unk>), CLIP's 77-token context.
+
+    `corpus` (default CORPUS): the sentences its merges are learned from; `max_length`: its context (the
+    trained miniatures give CLIP a short one, so that long prompts lose their end as at full size).
 
     `vocab_size` (e.g. CLIP's 49408): pad the learned merges with filler merges until the vocabulary has
     that many ids, the two special tokens last as in CLIP (49406, 49407); None: the miniature's vocabulary."""
@@ -87,7 +91,7 @@ def write_clip_tokenizer(out_dir: Path, vocab_size: int | None = None) -> Path:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     alphabet = sorted(ByteLevel.alphabet())  # the 256 printable stand-ins for bytes (GPT-2 byte encoder)
-    words = [w for s in CORPUS for w in re.findall(r"[a-z]+", s)]
+    words = [w for s in (CORPUS if corpus is None else corpus) for w in re.findall(r"[a-z]+", s)]
     merges = _clip_merges(words, N_CLIP_MERGES)
     tokens = alphabet + [c + "</w>" for c in alphabet] + ["".join(m) for m in merges]
     if vocab_size is not None:
@@ -102,7 +106,7 @@ def write_clip_tokenizer(out_dir: Path, vocab_size: int | None = None) -> Path:
         "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8"
     )
     tok = CLIPTokenizer(
-        vocab=str(out_dir / "vocab.json"), merges=str(out_dir / "merges.txt"), model_max_length=CLIP_MAX_LENGTH
+        vocab=str(out_dir / "vocab.json"), merges=str(out_dir / "merges.txt"), model_max_length=max_length
     )
     tok.save_pretrained(out_dir)
     return out_dir
@@ -133,7 +137,8 @@ def _filler_pieces(taken: set[str], n: int, below: float) -> list[tuple[str, flo
     raise ValueError(f"cannot add {n} filler pieces: only {len(out)} are free")
 
 
-def write_t5_tokenizer(out_dir: Path, extra_ids: int = 0, vocab_size: int | None = None) -> Path:
+def write_t5_tokenizer(out_dir: Path, extra_ids: int = 0, vocab_size: int | None = None,
+                       corpus: list[str] | None = None) -> Path:
     """Save a T5 tokenizer: a sentencepiece unigram model (Kudo 2018) with T5's ids pad=0, eos=1, unk=2.
 
     Its normalizer lowercases (sentencepiece's nmt_nfkc_cf rule): trained on lowercase text, capitals
@@ -146,7 +151,7 @@ def write_t5_tokenizer(out_dir: Path, extra_ids: int = 0, vocab_size: int | None
     out_dir.mkdir(parents=True, exist_ok=True)
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(CORPUS * 4),
+        sentence_iterator=iter((CORPUS if corpus is None else corpus) * 4),
         model_writer=model,
         model_type="unigram",
         vocab_size=T5_VOCAB,
@@ -162,6 +167,13 @@ def write_t5_tokenizer(out_dir: Path, extra_ids: int = 0, vocab_size: int | None
     )
     proc = spm.SentencePieceProcessor(model_proto=model.getvalue())
     pieces = [(proc.id_to_piece(i), proc.get_score(i)) for i in range(proc.get_piece_size())]
+    if corpus is not None:  # every word of a small corpus one piece (sentencepiece keeps fragments of words it
+        # sees in few contexts), scored above any fragment so that the unigram Viterbi split prefers it
+        import re
+
+        taken, top = {p for p, _ in pieces}, max(sc for _, sc in pieces[3:])
+        words = sorted({w.lower() for s in corpus for w in re.findall(r"[A-Za-z]+", s)})
+        pieces += [("\u2581" + w, top + 1.0) for w in words if "\u2581" + w not in taken]
     if vocab_size is not None:
         pieces += _filler_pieces({p for p, _ in pieces}, vocab_size - len(pieces), min(sc for _, sc in pieces))
     proto = sentencepiece_model_pb2.ModelProto.FromString(model.getvalue())

@@ -27,7 +27,7 @@ from lib.weights import WeightPaths, download_command, resolve_weights
 TEXT_ENCODERS = {"sd3": ("text_encoder", "text_encoder_2", "text_encoder_3"), "flux": ("text_encoder", "text_encoder_2")}
 DENOISER = ("transformer", "vae")  # staged: the transformer, then (once it is freed) the VAE
 # Fields that fix what is loaded; a config differing in these needs a new load_pipeline call.
-LOAD_FIELDS = ("model", "dtype", "quantization", "offload", "drop_t5", "miniature", "staged")
+LOAD_FIELDS = ("model", "dtype", "quantization", "offload", "drop_t5", "miniature", "trained", "staged")
 
 
 def _pipeline_class(family: str) -> type:
@@ -42,6 +42,10 @@ def weights_build(weights: WeightPaths) -> str:
         from lib.miniature import MINIATURE_VERSION
 
         return f"miniature-{MINIATURE_VERSION}"
+    if weights.source == "trained-miniature":
+        from lib.miniature.trained import weights_digest
+
+        return f"trained-miniature {weights.snapshot.name} {weights_digest(weights.snapshot)}"
     return f"snapshot {weights.snapshot.name}" + (f", {weights.gguf.name}" if weights.gguf else "")
 
 
@@ -73,7 +77,7 @@ class LoadedPipeline:
 
     @property
     def source(self) -> str:
-        """"miniature", "weights" or "random-weights-full-size": goes into every record."""
+        """"miniature", "trained-miniature", "weights" or "random-weights-full-size": goes into every record."""
         return self.weights.source
 
     @property
@@ -157,9 +161,25 @@ def _quiet_loading() -> None:
 
 def _load_failed(config: DiffusionConfig, weights: WeightPaths, where: Path, err: Exception) -> WeightsError:
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    fix = "rebuild the miniatures (delete their cache folder)" if weights.source == "miniature" else (
-        "download it again: " + download_command(config.spec, config.quantization))
+    fix = {"miniature": "rebuild the miniatures (delete their cache folder)",
+           "trained-miniature": "restore the committed files (git checkout precomputed/trained-miniatures) or "
+                                "retrain them with `python -m lib train-miniatures`"}.get(
+        weights.source, "download it again: " + download_command(config.spec, config.quantization))
     return WeightsError(f"could not load {config.model} from {where} ({first}); {fix}")
+
+
+def _vae_scale_from_config(pipe, config: DiffusionConfig, weights: WeightPaths) -> None:
+    """A pipeline built without its VAE assumes diffusers' default 8x downsampling; set the snapshot's own (the
+    trained miniatures' autoencoder has three levels: 4x) before any latent is sized or decoded."""
+    from diffusers import AutoencoderKL
+    from diffusers.image_processor import VaeImageProcessor
+
+    vae_config = AutoencoderKL.load_config(str(weights.snapshot), subfolder="vae", local_files_only=True)
+    factor = 2 ** (len(vae_config["block_out_channels"]) - 1)
+    if factor != pipe.vae_scale_factor:
+        pipe.vae_scale_factor = factor
+        # FLUX packs 2 x 2 latent patches, so its image processor works at twice the VAE's factor
+        pipe.image_processor = VaeImageProcessor(vae_scale_factor=factor * (2 if config.spec.family == "flux" else 1))
 
 
 def _from_pretrained(config: DiffusionConfig, weights: WeightPaths, dtype: torch.dtype, **components: object):
@@ -273,6 +293,7 @@ def load_pipeline(config: DiffusionConfig, paths: object | None = None, device: 
         if config.drop_t5:
             skip.update(tokenizer_3=None)
         pipe = _from_pretrained(config, weights, dtype, **skip)  # tokenizers and scheduler: kilobytes
+        _vae_scale_from_config(pipe, config, weights)
         pipe.set_progress_bar_config(disable=True)
         return LoadedPipeline(pipe, config, weights, dev, dtype)
     components: dict[str, object] = {}

@@ -22,7 +22,7 @@ from lib.memory import empty_cache
 from lib.pipelines.grid import comparison_grid, side_by_side
 from lib.pipelines.loading import LOAD_FIELDS, load_pipeline, weights_build
 from lib.pipelines.stages import GenerationResult, generate_many
-from lib.prompts import BENCHMARK_PROMPTS, prompt_by_id
+from lib.prompts import BENCHMARK_PROMPTS, prompt_bank, prompt_by_id
 from lib.records import Record, RecordWriter
 from lib.weights import WeightPaths, resolve_weights
 
@@ -140,13 +140,14 @@ def run_set(run: RunSet, out: Path, device: Any = None, paths: object | None = N
     return writer.finish()
 
 
-def _cfg(model: str, prompt_id: str, miniature: bool, seed: int, **kw: Any) -> DiffusionConfig:
-    return DiffusionConfig(model, prompt_by_id(prompt_id).prompt, seed=seed, miniature=miniature, **kw)
+def _cfg(model: str, prompt_id: str, miniature: bool, seed: int, trained: bool = False, **kw: Any) -> DiffusionConfig:
+    return DiffusionConfig(model, prompt_by_id(prompt_id, shapes=trained).prompt, seed=seed,
+                           miniature=miniature or trained, trained=trained, **kw)
 
 
-def _bank(model: str, miniature: bool, seed: int, prefix: str = "", **kw: Any) -> list[RunItem]:
-    return [RunItem(prefix + p.id, _cfg(model, p.id, miniature, seed, **kw), {"prompt_id": p.id, "category": p.category})
-            for p in BENCHMARK_PROMPTS]
+def _bank(model: str, miniature: bool, seed: int, prefix: str = "", trained: bool = False, **kw: Any) -> list[RunItem]:
+    return [RunItem(prefix + p.id, _cfg(model, p.id, miniature, seed, trained, **kw),
+                    {"prompt_id": p.id, "category": p.category}) for p in prompt_bank(shapes=trained)]
 
 
 def write_comparison(writer: RecordWriter) -> Image.Image:
@@ -197,24 +198,33 @@ def benchmark_set(miniature: bool, seed: int = 42, steps: tuple[int, ...] | None
                   finish=_write_benchmark_table)
 
 
-def precompute_sets(miniature: bool, seed: int = 42) -> list[RunSet]:
-    """Every set chapters 4-6 read (see precomputed/README.md)."""
+def precompute_sets(miniature: bool, seed: int = 42, trained: bool = False) -> list[RunSet]:
+    """Every set chapters 4-6 read (see precomputed/README.md). `trained`: the sets of the models that have a
+    trained miniature (SD3 for now), on the shapes-world prompt bank."""
     sd3, flux, p = "sd3-medium", "flux-schnell", SWEEP_PROMPT
+    bank = " (shapes world)" if trained else ""
+
+    def cfg(model: str, **kw: Any) -> DiffusionConfig:
+        return _cfg(model, p, miniature, seed, trained, **kw)
 
     def two(model: str) -> list[RunItem]:
-        return [RunItem(m, _cfg(model, p, miniature, seed, staged=m == "staged")) for m in ("staged", "unstaged")]
+        return [RunItem(m, cfg(model, staged=m == "staged")) for m in ("staged", "unstaged")]
 
-    return [
-        RunSet("sd3-prompts-t5", "SD3 Medium with T5 on the prompt bank", _bank(sd3, miniature, seed)),
-        RunSet("sd3-prompts-drop-t5", "SD3 Medium without T5 (CLIP only) on the prompt bank",
-               _bank(sd3, miniature, seed, drop_t5=True)),
+    sd3_sets = [
+        RunSet("sd3-prompts-t5", f"SD3 Medium with T5 on the prompt bank{bank}",
+               _bank(sd3, miniature, seed, trained=trained)),
+        RunSet("sd3-prompts-drop-t5", f"SD3 Medium without T5 (CLIP only) on the prompt bank{bank}",
+               _bank(sd3, miniature, seed, trained=trained, drop_t5=True)),
         RunSet("sd3-staged-vs-unstaged", "SD3 Medium staged (text encoders freed before denoising) vs unstaged",
                two(sd3)),
         RunSet("sd3-guidance-sweep", "SD3 Medium at several guidance scales, one prompt and seed",
-               [RunItem(f"g{g:g}", _cfg(sd3, p, miniature, seed, guidance=g), {"guidance": g})
-                for g in SD3_GUIDANCE_SWEEP]),
+               [RunItem(f"g{g:g}", cfg(sd3, guidance=g), {"guidance": g}) for g in SD3_GUIDANCE_SWEEP]),
         RunSet("sd3-step-sweep", "SD3 Medium at several step counts, one prompt and seed",
-               [RunItem(f"s{n}", _cfg(sd3, p, miniature, seed, steps=n), {"steps": n}) for n in SD3_STEP_SWEEP]),
+               [RunItem(f"s{n}", cfg(sd3, steps=n), {"steps": n}) for n in SD3_STEP_SWEEP]),
+    ]
+    if trained:
+        return sd3_sets
+    return sd3_sets + [
         RunSet("flux-prompts", f"FLUX.1-schnell, GGUF {FLUX_GGUF} transformer, on the prompt bank",
                _bank(flux, miniature, seed)),
         RunSet("flux-step-sweep", "FLUX.1-schnell at 1, 2, 4 and 8 steps, one prompt and seed",

@@ -86,6 +86,15 @@ def _transformer_config_only(loaded: LoadedPipeline):
 
 
 def _encode(loaded: LoadedPipeline, c: DiffusionConfig) -> dict[str, torch.Tensor]:
+    if loaded.source == "trained-miniature":  # their CLIP reads 8 tokens by design: no truncation warning
+        from lib.miniature.trained.text import quiet_truncation
+
+        with quiet_truncation():
+            return _encode_prompt(loaded, c)
+    return _encode_prompt(loaded, c)
+
+
+def _encode_prompt(loaded: LoadedPipeline, c: DiffusionConfig) -> dict[str, torch.Tensor]:
     pipe = loaded.pipe
     with torch.no_grad(), _transformer_config_only(loaded):
         if c.spec.family == "sd3":

@@ -13,9 +13,9 @@ from scipy import ndimage
 
 from lib.shapes.captions import caption
 from lib.shapes.raster import render
-from lib.shapes.scene import CATEGORIES, COLOURS, LETTERS, LIGHTS, PATTERNS, SHAPES, Scene
+from lib.shapes.scene import CATEGORIES, COLOURS, DESIGN, LETTERS, LIGHTS, PATTERNS, SHAPES, Scene
 from lib.shapes.scorer import score
-from lib.shapes.world import MIN_SIDE, MIN_SIDE_OUTLINED, SplitMix64, _place, sample_scene
+from lib.shapes.world import MIN_SIDE, MIN_SIDE_OUTLINED, SplitMix64, _place, relation_holds, sample_scene
 
 CONDITIONS = ("clean", "noise", "blur+noise", "corrupted")
 NOISE_SIGMA = 0.05  # Gaussian noise, as a fraction of the 0..255 range
@@ -69,8 +69,14 @@ def corrupt(scene: Scene, attribute: str, rng: SplitMix64) -> Scene | None:
         objs[a], objs[b] = replace(objs[a], colour=objs[b].colour), replace(objs[b], colour=objs[a].colour)
     elif attribute == "relation" and scene.relation is not None:
         a, b = objs[0], objs[1]
-        objs[0] = replace(a, x0=b.x0 + (b.w - a.w) // 2, y0=b.y0 + (b.h - a.h) // 2)
-        objs[1] = replace(b, x0=a.x0 + (a.w - b.w) // 2, y0=a.y0 + (a.h - b.h) // 2)
+
+        def inside(v: int, side: int) -> int:  # a big object centred where a small one was can cross the border
+            return min(max(v, 0), DESIGN - side)
+
+        objs[0] = replace(a, x0=inside(b.x0 + (b.w - a.w) // 2, a.w), y0=inside(b.y0 + (b.h - a.h) // 2, a.h))
+        objs[1] = replace(b, x0=inside(a.x0 + (a.w - b.w) // 2, b.w), y0=inside(a.y0 + (a.h - b.h) // 2, b.h))
+        if relation_holds(objs[0], objs[1], scene.relation):  # clamped back into place: not a corruption
+            return None
     elif attribute == "present":
         del objs[i]
     elif attribute == "count":  # one more object: a copy, or a small square of its colour if no copy fits

@@ -190,10 +190,10 @@ def _spatial(rng: SplitMix64) -> Scene | None:
 
 
 def _composition(rng: SplitMix64) -> Scene | None:
-    """One to three groups, three objects at most ("two red circles and a blue square"), and sometimes an
-    outline, a pattern and a light: the long, multi-clause captions of the world."""
+    """One to three groups, three objects at most ("a red circle", "two red circles and a blue square"), and
+    sometimes an outline, a pattern and a light: from the shortest captions of the world to its longest."""
     n_groups = rng.between(1, 3)
-    counts = {1: (rng.between(2, 3),), 2: rng.pick(((1, 1), (2, 1), (1, 2))), 3: (1, 1, 1)}[n_groups]
+    counts = {1: (rng.between(1, 3),), 2: rng.pick(((1, 1), (2, 1), (1, 2))), 3: (1, 1, 1)}[n_groups]
     keys = _groups(rng, n_groups, (1, 5))
     expanded = [k for k, n in zip(keys, counts) for _ in range(n)]
     objects = _objects(rng, expanded, 12 if len(expanded) > 2 else 14)

@@ -1,0 +1,47 @@
+"""Save trained miniatures as diffusers snapshots laid out like the published repositories, in float16.
+
+`load_pipeline` loads them as it loads the real weights: model_index.json, one folder per component, the
+tokenizers beside their encoders. float16 halves the files (the weights are small numbers: no overflow), and
+every score the book shows is measured on the saved files, not on the weights in memory before saving.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+
+def _scheduler(config: dict):
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    return FlowMatchEulerDiscreteScheduler(**config)
+
+
+def save_sd3(out: Path, transformer, vae, enc: dict) -> Path:
+    """A StableDiffusion3Pipeline snapshot: CLIP-L, CLIP-G, T5 (frozen), the trained MMDiT and autoencoder."""
+    from diffusers import StableDiffusion3Pipeline
+
+    from lib.miniature.build import SD3_SCHEDULER
+
+    pipe = StableDiffusion3Pipeline(
+        transformer=transformer, vae=vae, scheduler=_scheduler(SD3_SCHEDULER),
+        text_encoder=enc["clip_l"], tokenizer=enc["tokenizer"], text_encoder_2=enc["clip_g"],
+        tokenizer_2=enc["tokenizer"], text_encoder_3=enc["t5"], tokenizer_3=enc["tokenizer_t5"])
+    pipe.to(torch.float16).save_pretrained(out)
+    pipe.to(torch.float32)
+    return out
+
+
+def save_flux(out: Path, transformer, vae, enc: dict) -> Path:
+    """A FluxPipeline snapshot: CLIP-L (no projection, as FLUX reads its pooled output), T5, transformer, VAE."""
+    from diffusers import FluxPipeline
+
+    from lib.miniature.build import FLUX_SCHEDULER
+
+    pipe = FluxPipeline(transformer=transformer, vae=vae, scheduler=_scheduler(FLUX_SCHEDULER),
+                        text_encoder=enc["clip_l_plain"], tokenizer=enc["tokenizer"], text_encoder_2=enc["t5"],
+                        tokenizer_2=enc["tokenizer_t5"])
+    pipe.to(torch.float16).save_pretrained(out)
+    pipe.to(torch.float32)
+    return out
