@@ -210,7 +210,7 @@ def scorer_table(n: int = 100) -> tuple[Any, float]:
 
     df = pd.DataFrame(validation_records(n))
     g = df.groupby(["attribute", "condition"], sort=False)["right"].agg(["mean", "count"])
-    cells = {(a, c): f"{100 * m:.1f} % of {k}" for (a, c), (m, k) in g.iterrows()}
+    cells = {(a, c): f"{100 * m:.1f}\u00a0% of {int(k)}" for (a, c), (m, k) in g.iterrows()}
     conditions = list(dict.fromkeys(c for _, c in cells))
     attributes = list(dict.fromkeys(a for a, _ in cells))
     table = pd.DataFrame([{"attribute": a, **{c: cells.get((a, c), "–") for c in conditions}} for a in attributes])
