@@ -196,3 +196,11 @@ def test_the_book_build_tells_its_kernels_that_they_run_in_a_build(monkeypatch):
     kernel = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[1])
     assert kernel.stdout.split()[-1] == "stored"
+
+
+def test_records_sharing_a_name_get_distinct_rows(tmp_path):
+    """The results page lists every record; the random and the trained miniature both write sd3-prompts-t5."""
+    a, b = _record(tmp_path / "miniature", "r", "miniature"), _record(tmp_path / "trained", "r", "trained-miniature")
+    table = records_table([a, b])
+    assert table.index.is_unique and list(table.index) == ["r (miniature)", "r (trained-miniature)"]
+    shown_whole(table, "t").to_html()  # pandas' Styler refuses a non-unique index

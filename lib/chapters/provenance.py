@@ -66,12 +66,24 @@ def records_table(records: Iterable[Record]) -> Any:
     """One row per record a page reads: what it holds, its source, machine(s), library versions and date."""
     import pandas as pd
 
-    rows = [{"record": r.name, "source": r.source, "made": r.created[:10], "items": len(r.items),
+    records = list(records)
+    rows = [{"record": label, "source": r.source, "made": r.created[:10], "items": len(r.items),
              "what it holds": r.description,
              "machine": "; ".join(device_text(d) for d in r.devices) or "no items",
              "versions": versions_text(r.versions)}
-            for r in records]
+            for r, label in zip(records, _labels(records))]
     return pd.DataFrame(rows).set_index("record")
+
+
+def _labels(records: list[Record]) -> list[str]:
+    """Record names, made unique for a table's index: a name two records share (e.g. the same set made by the
+    random-weight and the trained miniature) gets its source, then its folder, added."""
+    from collections import Counter
+
+    names = Counter(r.name for r in records)
+    labels = [r.name if names[r.name] == 1 else f"{r.name} ({r.source})" for r in records]
+    again = Counter(labels)
+    return [lab if again[lab] == 1 else f"{lab}, {r.folder.parent.name}" for lab, r in zip(labels, records)]
 
 
 def shown_whole(df: Any, uuid: str) -> Any:
