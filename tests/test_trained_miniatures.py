@@ -116,16 +116,18 @@ def test_the_committed_adherence_was_measured_on_the_committed_weights():
 
 
 def test_the_committed_sd3_mini_follows_single_object_prompts():
-    """20 new single-object prompts: colour and shape right far above chance (1 in 18 for a guess)."""
+    """60 new single-object prompts: colour nearly always right, shape above chance (1 in 3). Measured on 200 images:
+    colour 100 %, shape 57 %; with n = 60 a shape rate of 57 % falls below 40 % with a chance near 1 %, so other
+    CPUs' last-bit differences, which move a few images, cannot fail this by luck."""
     from lib.miniature.trained import evaluate
 
     pipe = study._pipeline(trained.TRAINED_DIR / "sd3", t5=True)
-    prompts = list(evaluate.prompts("single", 20, seed0=evaluate.EVAL_SEED0 + 777))
+    prompts = list(evaluate.prompts("single", 60, seed0=evaluate.EVAL_SEED0 + 777))
     images = evaluate.generate(pipe, prompts, height=32, width=32, num_inference_steps=28, guidance_scale=5.0,
                                max_sequence_length=text.T5_CONTEXT)
     scores = evaluate.adherence(images, prompts)
-    assert images.shape == (20, 32, 32, 3) and images.std() > 10
-    assert scores["colour"][0] >= 0.5 and scores["shape"][0] >= 0.5, scores
+    assert images.shape == (60, 32, 32, 3) and images.std() > 10
+    assert scores["colour"][0] >= 0.9 and scores["shape"][0] >= 0.4, scores
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
