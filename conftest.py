@@ -30,7 +30,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # Chapters 1 and 3 train their networks once per test run (the book build, then nbval, load them): a folder of
 # this run, so every run trains them at least once and never reads what an earlier run left in ~/.cache.
 # Both folders are removed when the run ends.
-for _variable, _prefix in (("DME_EMBEDDING_CACHE", "dme-test-embeddings-"), ("DME_TEACHING_CACHE", "dme-test-teaching-")):
+for _variable, _prefix in (("DME_EMBEDDING_CACHE", "dme-test-embeddings-"), ("DME_TEACHING_CACHE", "dme-test-teaching-"),
+                          ("DME_TRAINED_GGUF", "dme-test-trained-gguf-")):
     if not os.environ.get(_variable):
         os.environ[_variable] = _folder = tempfile.mkdtemp(prefix=_prefix)
         atexit.register(shutil.rmtree, _folder, ignore_errors=True)

@@ -46,11 +46,13 @@ def _model_options(p: argparse.ArgumentParser) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--miniature", action="store_true", help="use the miniature random-weight models (offline)")
-    p.add_argument("--trained", action="store_true",
-                   help="with --miniature: the miniatures trained on the shapes world (precomputed/trained-miniatures; "
-                        "sd3-medium for now), whose images follow shapes-world prompts such as 'a red circle above "
-                        "a blue square'")
+    p.add_argument("--miniature", action="store_true",
+                   help="the miniature models (offline): the ones trained on the shapes world (precomputed/"
+                        "trained-miniatures, 32x32 images that follow prompts such as 'a red circle above a blue "
+                        "square'), or with --random-weights the random-weight ones the tests use")
+    p.add_argument("--random-weights", action="store_true",
+                   help="with --miniature: the random-weight miniatures (any size; their images are noise)")
+    p.add_argument("--trained", action="store_true", help="with --miniature: the trained miniatures (the default)")
     p.add_argument("--device", default=None, help="auto (default), mps, cuda or cpu")
 
 
@@ -82,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     _set_options(b)
     pc = verbs.add_parser("precompute", help="every record chapters 4-6 read, into precomputed/")
     _common(pc)
-    pc.add_argument("--out", type=Path, help="folder for the records (default: precomputed/miniature with "
-                    "--miniature, precomputed/trained-miniature with --miniature --trained, else "
+    pc.add_argument("--out", type=Path, help="folder for the records (default: precomputed/trained-miniature "
+                    "with --miniature, precomputed/miniature with --miniature --random-weights, else "
                     "precomputed/weights/<this machine>)")
     pc.add_argument("--only", nargs="+", metavar="NAME", help="only these records (default: all)")
     _set_options(pc)
@@ -206,7 +208,7 @@ def _device(a: argparse.Namespace):
 def cmd_compare(a: argparse.Namespace) -> None:
     from lib.pipelines.runs import compare_set
 
-    run = compare_set(a.miniature, a.seed)
+    run = compare_set(a.miniature, a.seed, trained=a.trained)
     check_output_folder(a.out)
     (record,) = _run_sets([run], a.out, a, _device(a))
     print(f"wrote {record.file('comparison_grid')} and {len(record.files) - 1} side-by-side PNGs")
@@ -215,10 +217,12 @@ def cmd_compare(a: argparse.Namespace) -> None:
 def cmd_benchmark(a: argparse.Namespace) -> None:
     from lib.pipelines.runs import benchmark_set, format_table
 
-    run = benchmark_set(a.miniature, steps=a.steps)
+    run = benchmark_set(a.miniature, steps=a.steps, trained=a.trained)
     check_output_folder(a.out)
     (record,) = _run_sets([run], a.out, a, _device(a))
-    print(("miniature models (random weights)\n" if a.miniature else "") + format_table(record.tables["benchmark"]))
+    kind = "trained miniatures (toy scale, shapes world)\n" if a.trained else \
+        "miniature models (random weights)\n" if a.miniature else ""
+    print(kind + format_table(record.tables["benchmark"]))
 
 
 def cmd_precompute(a: argparse.Namespace) -> None:
@@ -324,9 +328,13 @@ def _run(argv: list[str] | None) -> int:
         verb = args.verb
         if getattr(args, "trained", False) and not args.miniature:
             raise ConfigError("--trained picks the trained miniatures: add --miniature")
-        if getattr(args, "trained", False) and verb in ("compare", "benchmark"):
-            raise ConfigError(f"{verb} runs both models, and only sd3-medium has a trained miniature so far: drop "
-                              "--trained (random-weight miniatures), or use generate/precompute --miniature --trained")
+        if getattr(args, "random_weights", False):
+            if not args.miniature:
+                raise ConfigError("--random-weights picks the random-weight miniatures: add --miniature")
+            if args.trained:
+                raise ConfigError("--trained and --random-weights pick different miniatures: keep one")
+        if getattr(args, "miniature", False):  # the trained miniatures unless the random-weight ones are asked for
+            args.trained = not args.random_weights
         if getattr(args, "miniature", False):
             single_thread_for_miniatures()
         COMMANDS[args.verb](args)

@@ -102,7 +102,8 @@ def _validate(c: DiffusionConfig, spec: ModelSpec) -> None:
         raise ConfigError(f"guidance must be between 0 and 30 for {spec.name} (got {c.guidance}); default {spec.guidance}")
     if c.trained and (c.height, c.width) != (TRAINED_SIZE, TRAINED_SIZE):
         raise ConfigError(f"the trained miniatures make {TRAINED_SIZE}x{TRAINED_SIZE} images only (the size of the "
-                          f"world they learned); got {c.height}x{c.width}")
+                          f"world they learned); got {c.height}x{c.width}: for other sizes use the random-weight miniatures "
+                          "(--miniature --random-weights)")
     if c.trained and c.max_sequence_length != TRAINED_T5_TOKENS:
         raise ConfigError(f"the trained miniatures read {TRAINED_T5_TOKENS} T5 tokens, as they were trained; "
                           f"max_sequence_length must be {TRAINED_T5_TOKENS} (got {c.max_sequence_length!r})")

@@ -213,15 +213,17 @@ def from_miniature(config: DiffusionConfig, paths: object | None = None) -> Weig
 
 def from_trained(config: DiffusionConfig, root: Path | None = None) -> WeightPaths:
     """The trained miniature of the config's family (committed under precomputed/trained-miniatures)."""
-    from lib.miniature.trained import trained_paths
-
-    from lib.miniature.trained import TRAINED_MODELS
+    from lib.miniature.trained import TRAINED_MODELS, trained_gguf, trained_paths
 
     if config.model not in TRAINED_MODELS:
         raise WeightsError(f"there is no trained miniature of {config.spec.name} yet (trained: "
                            f"{', '.join(TRAINED_MODELS)}); use its random-weight miniature (--miniature without --trained)")
-    snapshot = getattr(trained_paths(root), config.spec.family)
-    return WeightPaths(Path(snapshot), None, "trained-miniature")
+    family = config.spec.family
+    snapshot = Path(getattr(trained_paths(root, (family,)), family))
+    gguf = None
+    if family == "flux" and config.quantization != "none":  # as the random miniature: one file per block type
+        gguf = trained_gguf(snapshot, block_type(config.quantization))
+    return WeightPaths(snapshot, gguf, "trained-miniature")
 
 
 def resolve_weights(config: DiffusionConfig, paths: object | None = None) -> WeightPaths:

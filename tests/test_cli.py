@@ -15,12 +15,12 @@ from PIL import Image
 from lib.cli import main
 from lib.records import load_record
 
-GEN = ["generate", "--miniature", "--prompt", "a cat"]
+GEN = ["generate", "--miniature", "--random-weights", "--prompt", "a cat"]
 
 
 def test_generate_writes_a_64px_png(tmp_path, capsys):
     out = tmp_path / "new" / "cat.png"
-    assert main(["generate", "--miniature", "--model", "sd3-medium", "--drop-t5", "--prompt", "a cat",
+    assert main(["generate", "--miniature", "--random-weights", "--model", "sd3-medium", "--drop-t5", "--prompt", "a cat",
                  "--steps", "2", "--output", str(out)]) == 0
     assert Image.open(out).size == (64, 64)
     assert "miniature model" in capsys.readouterr().out
@@ -74,12 +74,12 @@ def test_bad_output_paths_exit_2_before_anything_loads(tmp_path, capsys, monkeyp
 @pytest.mark.parametrize("verb", [["compare"], ["benchmark", "--steps", "1"], ["precompute", "--only", "benchmark"]])
 def test_an_existing_file_as_out_folder_exits_2(verb, tmp_path, capsys):
     (tmp_path / "f").write_text("x")
-    assert main([*verb, "--miniature", "--out", str(tmp_path / "f")]) == 2
+    assert main([*verb, "--miniature", "--random-weights", "--out", str(tmp_path / "f")]) == 2
     _one_line_error(capsys, "is a file")
 
 
 def test_module_entry_point_exits_2_without_traceback():
-    proc = subprocess.run([sys.executable, "-m", "lib", "generate", "--miniature", "--model", "nope", "--prompt", "x"],
+    proc = subprocess.run([sys.executable, "-m", "lib", "generate", "--miniature", "--random-weights", "--model", "nope", "--prompt", "x"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "known models" in proc.stderr
 
@@ -126,7 +126,7 @@ def test_each_verb_has_help(verb, capsys):
 
 
 def test_compare_writes_side_by_sides_and_the_grid(tmp_path):
-    assert main(["compare", "--miniature", "--out", str(tmp_path)]) == 0
+    assert main(["compare", "--miniature", "--random-weights", "--out", str(tmp_path)]) == 0
     record = load_record(tmp_path / "compare")
     assert record.source == "miniature" and len(record.items) == 10
     assert record.file("comparison_grid").is_file()
@@ -137,29 +137,29 @@ def test_compare_writes_side_by_sides_and_the_grid(tmp_path):
 
 
 def test_compare_with_another_seed_into_the_same_folder_is_refused_then_overwritten(tmp_path, capsys):
-    assert main(["compare", "--miniature", "--out", str(tmp_path)]) == 0
+    assert main(["compare", "--miniature", "--random-weights", "--out", str(tmp_path)]) == 0
     capsys.readouterr()
-    assert main(["compare", "--miniature", "--seed", "7", "--out", str(tmp_path)]) == 2
+    assert main(["compare", "--miniature", "--random-weights", "--seed", "7", "--out", str(tmp_path)]) == 2
     _one_line_error(capsys, "seed: 42 -> 7")
     assert {it["seed"] for it in load_record(tmp_path / "compare").items} == {42}  # nothing lost
-    assert main(["compare", "--miniature", "--seed", "7", "--out", str(tmp_path), "--overwrite"]) == 0
+    assert main(["compare", "--miniature", "--random-weights", "--seed", "7", "--out", str(tmp_path), "--overwrite"]) == 0
     assert {it["seed"] for it in load_record(tmp_path / "compare").items} == {7}
 
 
 def test_benchmark_prints_the_table_and_never_mixes_step_counts(tmp_path, capsys):
-    assert main(["benchmark", "--miniature", "--steps", "1", "--out", str(tmp_path)]) == 0
+    assert main(["benchmark", "--miniature", "--random-weights", "--steps", "1", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "denoising_s" in out and "flux-schnell" in out and "sd3-medium" in out
-    assert main(["benchmark", "--miniature", "--steps", "2", "--out", str(tmp_path)]) == 2
+    assert main(["benchmark", "--miniature", "--random-weights", "--steps", "2", "--out", str(tmp_path)]) == 2
     _one_line_error(capsys, "not part of this run")
-    assert main(["benchmark", "--miniature", "--steps", "2", "--out", str(tmp_path), "--overwrite"]) == 0
+    assert main(["benchmark", "--miniature", "--random-weights", "--steps", "2", "--out", str(tmp_path), "--overwrite"]) == 0
     record = load_record(tmp_path / "benchmark")
     assert {r["steps"] for r in record.tables["benchmark"]} == {2} and len(record.items) == 2
     assert sorted(p.name for p in record.folder.glob("*.png")) == ["flux-schnell-2.png", "sd3-medium-2.png"]
 
 
 def test_precompute_resumes_without_redoing_items_or_rewriting_their_provenance(tmp_path):
-    argv = ["precompute", "--miniature", "--out", str(tmp_path), "--only", "flux-step-sweep", "sd3-staged-vs-unstaged"]
+    argv = ["precompute", "--miniature", "--random-weights", "--out", str(tmp_path), "--only", "flux-step-sweep", "sd3-staged-vs-unstaged"]
     assert main(argv) == 0
     first = load_record(tmp_path / "flux-step-sweep")
     assert [i["config"]["steps"] for i in first.items] == [1, 2, 4, 8]
@@ -177,4 +177,4 @@ def test_precompute_resumes_without_redoing_items_or_rewriting_their_provenance(
     data["items"][0]["made"]["device"]["device"] = "mps"  # made on a Mac's GPU: not a result of this CPU run
     path.write_text(json.dumps(data))
     assert main(argv) == 2
-    assert main(["precompute", "--miniature", "--out", str(tmp_path), "--only", "nope"]) == 2
+    assert main(["precompute", "--miniature", "--random-weights", "--out", str(tmp_path), "--only", "nope"]) == 2

@@ -58,7 +58,7 @@ def test_an_unavailable_device_is_refused_before_loading(tmp_path, capsys):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    assert main(["compare", "--miniature", "--device", "cuda", "--out", str(tmp_path)]) == 2
+    assert main(["compare", "--miniature", "--random-weights", "--device", "cuda", "--out", str(tmp_path)]) == 2
     assert "not available" in capsys.readouterr().err
     assert not (tmp_path / "compare").exists()
 

@@ -73,8 +73,8 @@ def _differ(a: Image.Image, b: Image.Image) -> tuple[int, float]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("flags, folder", [(["--miniature"], "miniature"),
-                                           (["--miniature", "--trained"], "trained-miniature")])
+@pytest.mark.parametrize("flags, folder", [(["--miniature", "--random-weights"], "miniature"),
+                                           (["--miniature"], "trained-miniature")])
 def test_regenerated_miniature_records_match_the_committed_images_within_the_cross_cpu_tolerance(tmp_path, flags,
                                                                                                    folder):
     """`python -m lib precompute --miniature [--trained]` into a fresh folder: every record validates, and every

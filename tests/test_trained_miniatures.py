@@ -91,15 +91,56 @@ def test_a_second_run_resumes_and_trains_nothing(quick, capsys):
     err = capsys.readouterr().err
     assert "autoencoder: trained before" in err and "SD3-mini: trained before" in err
     assert "adherence: measured before" in err
+    assert "FLUX autoencoder: trained before" in err and "FLUX-mini: trained before" in err
+    assert "adherence_flux: measured before" in err
     assert trained.weights_digest(root / "out" / "sd3") == before
     assert second["sd3"] == first["sd3"]
 
 
-def test_no_trained_flux_yet_is_a_clear_error():
+def test_the_quick_run_writes_a_flux_student_with_its_teacher_and_a_gguf_the_library_loads(quick, tmp_path,
+                                                                                              monkeypatch):
+    from lib.miniature.trained.gguf import CACHE_ENV
+    from lib.pipelines import generate_many, load_pipeline
     from lib.weights import from_trained
 
-    with pytest.raises(WeightsError, match="no trained miniature of flux-schnell yet"):
-        from_trained(DiffusionConfig("flux-schnell", "a red circle", miniature=True, trained=True))
+    root, log = quick
+    flux = root / "out" / "flux"
+    assert (flux / "model_index.json").is_file() and (flux / "teacher" / "config.json").is_file()
+    assert "teacher" not in json.loads((flux / "model_index.json").read_text())  # not a pipeline component
+    assert {r["model"] for r in log["adherence_flux"]["rows"]} == {"flux-schnell"}
+    assert log["flux_student"]["method"] == "reflow" and log["flux_pairs"]["n"] == Plan.quick().n_pairs
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    config = DiffusionConfig("flux-schnell", "a red circle", miniature=True, trained=True, steps=2)
+    weights = from_trained(config, root / "out")
+    assert weights.gguf is not None and weights.gguf.parent.parent == tmp_path  # made in the cache, not committed
+    made = weights.gguf.stat().st_mtime_ns
+    assert from_trained(config, root / "out").gguf.stat().st_mtime_ns == made  # made once per weights
+    result = generate_many(load_pipeline(config, weights), [config])[0]
+    assert result.image.size == (32, 32) and result.source == "trained-miniature"
+    from lib.pipelines.loading import weights_build
+
+    assert weights_build(weights).endswith(", Q4_K GGUF")  # Q4_K_S: the Q4_K file
+
+
+def test_a_model_not_picked_keeps_its_stored_snapshot(quick, tmp_path, capsys):
+    import shutil
+
+    root, _ = quick
+    shutil.copytree(root / "out", tmp_path / "out")
+    before = trained.weights_digest(tmp_path / "out" / "sd3")
+    train_miniatures(tmp_path / "out", tmp_path / "work", Plan.quick(models=("flux",)))
+    err = capsys.readouterr().err
+    assert "SD3-mini" not in err and "FLUX" in err
+    assert trained.weights_digest(tmp_path / "out" / "sd3") == before
+    stored = json.loads((tmp_path / "out" / "training.json").read_text())
+    assert "sd3" in stored and "flux_student" in stored  # the model not trained keeps its entry
+
+
+def test_rows_stored_before_a_condition_field_existed_are_found_with_its_default():
+    row = {"kind": "single", "split": "train", "steps": 28, "guidance": 5.0, "t5": True, "model": "sd3-medium"}
+    assert study.find([row], kind="single") is row
+    with pytest.raises(KeyError):
+        study.find([row], kind="single", quantization="Q4_0")
 
 
 def test_a_missing_trained_folder_names_the_command(tmp_path):
@@ -135,9 +176,10 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           env={**__import__("os").environ, "PYTHONPATH": str(ROOT)}, timeout=300)
 
 
-def test_generate_with_the_trained_miniature_writes_its_image(tmp_path):
+@pytest.mark.parametrize("model", ["sd3-medium", "flux-schnell"])
+def test_generate_miniature_is_the_trained_miniature_and_writes_its_image(tmp_path, model):
     out = tmp_path / "x.png"
-    r = _cli("generate", "--miniature", "--trained", "--model", "sd3-medium", "--prompt",
+    r = _cli("generate", "--miniature", "--model", model, "--prompt",
              "a red circle above a blue square", "--output", str(out), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "trained miniature: toy scale, shapes world" in r.stdout
@@ -148,8 +190,9 @@ def test_generate_with_the_trained_miniature_writes_its_image(tmp_path):
 
 @pytest.mark.parametrize("args, words", [
     (("--trained",), "add --miniature"),
-    (("--miniature", "--trained", "--model", "flux-schnell"), "no trained miniature of flux-schnell yet"),
-    (("--miniature", "--trained", "--height", "64", "--width", "64"), "32x32 images only"),
+    (("--miniature", "--height", "64", "--width", "64"), "--miniature --random-weights"),
+    (("--random-weights",), "add --miniature"),
+    (("--miniature", "--trained", "--random-weights"), "keep one"),
 ])
 def test_bad_trained_requests_exit_2_with_one_message(tmp_path, args, words):
     # a later --model overrides the first (argparse keeps the last value)
@@ -227,10 +270,13 @@ def test_the_committed_trained_records_were_made_with_the_committed_weights():
     from lib.chapters import PRECOMPUTED
     from lib.records import iter_records
 
-    digest = trained.weights_digest(trained.TRAINED_DIR / "sd3")
+    digests = {m: trained.weights_digest(trained.TRAINED_DIR / f) for m, f in (("sd3-medium", "sd3"),
+                                                                              ("flux-schnell", "flux"))}
     records = list(iter_records(PRECOMPUTED / "trained-miniature"))
     assert records and all(r.source == "trained-miniature" for r in records)
-    stale = [f"{r.name}/{it['id']}" for r in records for it in r.items if digest not in it["made"]["build"]]
+    assert {it["model"] for r in records for it in r.items} == set(digests)
+    stale = [f"{r.name}/{it['id']}" for r in records for it in r.items
+             if digests[it["model"]] not in it["made"]["build"]]
     assert not stale, f"made with other weights: {stale}; run `python -m lib precompute --miniature --trained`"
 
 
@@ -245,3 +291,68 @@ def test_state_trained_with_other_settings_is_trained_again_not_reused(quick, tm
     err = capsys.readouterr().err
     assert "autoencoder: trained before" in err and "SD3-mini: the stored training used other settings" in err
     assert log["sd3"]["steps"] == 4 and log["sd3"]["key"]["steps"] == 4
+
+
+# ------------------------------------------------------------------------------------ the committed FLUX-mini
+
+def test_the_committed_flux_study_was_measured_on_the_committed_weights():
+    data = json.loads((trained.TRAINED_DIR / "adherence-flux.json").read_text())
+    assert data["weights"] == trained.weights_digest(trained.TRAINED_DIR / "flux")
+    assert len(data["rows"]) == len(study.flux_conditions()) and all(r["n"] == data["n"] >= 200 for r in data["rows"])
+    quantized = [r for r in data["rows"] if r["quantization"] != "none" and r["kind"] == "single"]
+    assert quantized and all("pixel_mad" in r for r in quantized)
+
+
+def test_flux_chapter_views_read_the_committed_study():
+    from lib.chapters import adherence, comparison, distill
+
+    data = distill.load()
+    fig = distill.steps_figure(data["rows"])
+    assert len(fig.data) == 4  # student line and teacher points, for each kind of prompt
+    assert len(distill.distill_table(data["rows"])) == len(study.STUDENT_STEPS) + 3
+    from lib.quant_study import STUDY_TYPES
+
+    assert list(distill.gguf_table(data["rows"]).index) == list(STUDY_TYPES)
+    facts = distill.flux_facts(data, adherence.training_log())
+    assert facts["ch5-fm-n"] == str(data["n"]) and "%" in facts["ch5-fm-single-s4"]
+    table = comparison.adherence_table(adherence.load()["rows"], data["rows"])
+    assert table.shape == (9, 3)
+
+
+def test_a_missing_flux_study_names_the_command_that_writes_it(tmp_path):
+    from lib.chapters import distill
+    from lib.errors import RecordError
+
+    with pytest.raises(RecordError, match="train-miniatures --models flux"):
+        distill.load(tmp_path)
+
+
+def test_the_flux_teacher_is_trained_with_the_shift_its_sampler_applies():
+    """FLUX.1-dev's scheduler shifts by exp(mu(image tokens)); training moves its timesteps by the same amount."""
+    import torch
+    from diffusers import FlowMatchEulerDiscreteScheduler
+    from diffusers.pipelines.flux.pipeline_flux import calculate_shift
+
+    from lib.miniature.trained import flux
+    from lib.miniature.trained.sd3 import shift_timesteps
+
+    c = flux.DEV_SCHEDULER
+    mu = calculate_shift(64, c["base_image_seq_len"], c["max_image_seq_len"], c["base_shift"], c["max_shift"])
+    sched = FlowMatchEulerDiscreteScheduler(**c)
+    sched.set_timesteps(sigmas=list(torch.linspace(1, 1 / 28, 28).numpy()), mu=mu)
+    assert torch.allclose(sched.sigmas[:-1], shift_timesteps(torch.linspace(1, 1 / 28, 28), flux.dev_shift(64)),
+                          atol=1e-5)
+
+
+def test_the_committed_flux_student_follows_colours_in_four_unguided_steps():
+    """60 new single-object prompts through the student at its preset 4 steps, one pass each. The bound sits far
+    below the committed study's rate (adherence-flux.json), so other CPUs' rounding cannot fail it."""
+    from lib.miniature.trained import evaluate
+
+    pipe = study.flux_pipeline(trained.TRAINED_DIR / "flux")
+    prompts = list(evaluate.prompts("single", 60, seed0=evaluate.EVAL_SEED0 + 777))
+    images = evaluate.generate(pipe, prompts, height=32, width=32, num_inference_steps=4,
+                               max_sequence_length=text.T5_CONTEXT)
+    scores = evaluate.adherence(images, prompts)
+    assert images.shape == (60, 32, 32, 3) and images.std() > 10
+    assert scores["colour"][0] >= 0.7, scores

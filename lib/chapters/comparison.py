@@ -41,13 +41,17 @@ def interactive_grid(record: Record):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    tag = " [random-weight miniature]" if is_miniature(record) else ""
+    trained = record.source == "trained-miniature"
+    tag = " [trained miniature: toy scale, shapes world]" if trained else \
+        " [random-weight miniature]" if is_miniature(record) else ""
     titles, cells = [], []
     for p in BENCHMARK_PROMPTS:
         for key, name in MODELS.items():
             it = _item(record, f"{key}-{p.id}")
             short = name.replace("Stable Diffusion 3", "SD3")  # two short lines fit a phone's half width
-            titles.append(f"{short}: {it['seconds']:.2f} s<br>{p.category}")
+            # a trained miniature's image follows its prompt: print the prompt, it says what to look for
+            what = f'"{it["prompt"]}"' if trained else p.category
+            titles.append(f"{short}: {it['seconds']:.2f} s<br>{what}")
             cells.append(it)
     fig = make_subplots(rows=len(BENCHMARK_PROMPTS), cols=2, subplot_titles=titles, vertical_spacing=0.04,
                         horizontal_spacing=0.03)
@@ -169,3 +173,30 @@ def results_table(records: Iterable[Record]):
             "peak memory (GiB)", "record", "date", "versions"]
     rows = results_rows(records)
     return pd.DataFrame(rows, columns=cols + ["device"])[cols]
+
+
+def adherence_table(sd3_rows: list[dict], flux_rows: list[dict]) -> Any:
+    """The trained miniatures head to head at their presets (SD3-mini 28 guided steps, the FLUX-mini student 4
+    unguided; the FLUX-mini teacher beside them): transformer passes per image and the share of images right with
+    its Wilson 95 % interval, per kind of prompt and attribute (lib.chapters.adherence, lib.chapters.distill)."""
+    import pandas as pd
+
+    from lib.chapters.adherence import ATTRIBUTE_NAMES, rate_text
+    from lib.chapters.distill import passes
+    from lib.miniature.trained.study import DEFAULT_GUIDANCE, DEFAULT_STEPS, TEACHER_GUIDANCE, TEACHER_STEPS, find
+
+    setups = [("SD3-mini", sd3_rows, dict(steps=DEFAULT_STEPS, guidance=DEFAULT_GUIDANCE)),
+              ("FLUX-mini (student)", flux_rows, dict(model="flux-schnell", steps=4, guidance=1.0)),
+              ("FLUX-mini teacher", flux_rows, dict(model="flux-teacher", steps=TEACHER_STEPS,
+                                                    guidance=TEACHER_GUIDANCE))]
+    out = []
+    for kind, attributes in (("single", ("all", "colour", "shape", "count")), ("relation", ("all", "colour", "shape",
+                                                                                     "relation", "binding"))):
+        for a in attributes:
+            row = {"prompts": "one object" if kind == "single" else "two objects, a relation",
+                   "attribute": ATTRIBUTE_NAMES.get(a, a)}
+            for name, rows, kw in setups:
+                r = find(rows, kind=kind, **kw)
+                row[f"{name}, {r['steps']} steps, {passes(r)} passes"] = rate_text(r, a)
+            out.append(row)
+    return pd.DataFrame(out).set_index(["prompts", "attribute"])

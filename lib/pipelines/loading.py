@@ -45,7 +45,8 @@ def weights_build(weights: WeightPaths) -> str:
     if weights.source == "trained-miniature":
         from lib.miniature.trained import weights_digest
 
-        return f"trained-miniature {weights.snapshot.name} {weights_digest(weights.snapshot)}"
+        return (f"trained-miniature {weights.snapshot.name} {weights_digest(weights.snapshot)}"
+                + (f", {weights.gguf.stem.removeprefix('flux-trained-')} GGUF" if weights.gguf else ""))
     return f"snapshot {weights.snapshot.name}" + (f", {weights.gguf.name}" if weights.gguf else "")
 
 

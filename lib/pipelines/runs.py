@@ -153,9 +153,11 @@ def _bank(model: str, miniature: bool, seed: int, prefix: str = "", trained: boo
 def write_comparison(writer: RecordWriter) -> Image.Image:
     """Per-prompt side-by-side PNGs and comparison_grid.png from a compare record's images."""
     miniature = writer.record.source != "weights"
-    tag = " (miniature)" if miniature else ""
+    trained = writer.record.source == "trained-miniature"
+    tag = " (trained miniature)" if trained else " (miniature)" if miniature else ""
     titles = (f"SD3 Medium{tag}", f"FLUX.1-schnell{tag}")
-    note = "miniature models: random weights, not real outputs" if miniature else "same prompts, same seed"
+    note = ("trained miniatures: toy scale, shapes world, same seed" if trained else
+            "miniature models: random weights, not real outputs" if miniature else "same prompts, same seed")
     rows = []
     for p in BENCHMARK_PROMPTS:
         left, right = (Image.open(writer.folder / f"{m}-{p.id}.png") for m in ("sd3", "flux"))
@@ -181,26 +183,28 @@ def _write_benchmark_table(writer: RecordWriter) -> None:
     writer.set_table("benchmark", benchmark_rows(writer.record.items))
 
 
-def compare_set(miniature: bool, seed: int = 42) -> RunSet:
+def compare_set(miniature: bool, seed: int = 42, trained: bool = False) -> RunSet:
     """Both models on the five prompts with one seed (chapter 6), with side-by-side PNGs and a grid."""
-    return RunSet("compare", f"SD3 Medium and FLUX.1-schnell (GGUF {FLUX_GGUF}) on the prompt bank, same seed",
-                  _bank("sd3-medium", miniature, seed, "sd3-") + _bank("flux-schnell", miniature, seed, "flux-"),
-                  finish=write_comparison)
+    bank = " (shapes world)" if trained else ""
+    return RunSet("compare", f"SD3 Medium and FLUX.1-schnell (GGUF {FLUX_GGUF}) on the prompt bank{bank}, same seed",
+                  _bank("sd3-medium", miniature, seed, "sd3-", trained)
+                  + _bank("flux-schnell", miniature, seed, "flux-", trained), finish=write_comparison)
 
 
-def benchmark_set(miniature: bool, seed: int = 42, steps: tuple[int, ...] | None = None) -> RunSet:
+def benchmark_set(miniature: bool, seed: int = 42, steps: tuple[int, ...] | None = None,
+                  trained: bool = False) -> RunSet:
     """Both models at several step counts (default BENCHMARK_STEPS) on one prompt: time and memory per stage,
     and their table."""
     steps = tuple(steps or BENCHMARK_STEPS)
-    items = [RunItem(f"{m}-{n}", _cfg(m, SWEEP_PROMPT, miniature, seed, steps=n), {"steps": n})
+    items = [RunItem(f"{m}-{n}", _cfg(m, SWEEP_PROMPT, miniature, seed, trained, steps=n), {"steps": n})
              for m in ("sd3-medium", "flux-schnell") for n in steps]
     return RunSet("benchmark", f"both models at steps {', '.join(map(str, steps))}", items,
                   finish=_write_benchmark_table)
 
 
 def precompute_sets(miniature: bool, seed: int = 42, trained: bool = False) -> list[RunSet]:
-    """Every set chapters 4-6 read (see precomputed/README.md). `trained`: the sets of the models that have a
-    trained miniature (SD3 for now), on the shapes-world prompt bank."""
+    """Every set chapters 4-6 read (see precomputed/README.md); `trained`: the trained miniatures' on the
+    shapes-world prompt bank."""
     sd3, flux, p = "sd3-medium", "flux-schnell", SWEEP_PROMPT
     bank = " (shapes world)" if trained else ""
 
@@ -222,19 +226,16 @@ def precompute_sets(miniature: bool, seed: int = 42, trained: bool = False) -> l
         RunSet("sd3-step-sweep", "SD3 Medium at several step counts, one prompt and seed",
                [RunItem(f"s{n}", cfg(sd3, steps=n), {"steps": n}) for n in SD3_STEP_SWEEP]),
     ]
-    if trained:
-        return sd3_sets
     return sd3_sets + [
-        RunSet("flux-prompts", f"FLUX.1-schnell, GGUF {FLUX_GGUF} transformer, on the prompt bank",
-               _bank(flux, miniature, seed)),
+        RunSet("flux-prompts", f"FLUX.1-schnell, GGUF {FLUX_GGUF} transformer, on the prompt bank{bank}",
+               _bank(flux, miniature, seed, trained=trained)),
         RunSet("flux-step-sweep", "FLUX.1-schnell at 1, 2, 4 and 8 steps, one prompt and seed",
-               [RunItem(f"s{n}", _cfg(flux, p, miniature, seed, steps=n), {"steps": n}) for n in BENCHMARK_STEPS]),
+               [RunItem(f"s{n}", cfg(flux, steps=n), {"steps": n}) for n in BENCHMARK_STEPS]),
         RunSet("flux-staged-vs-unstaged", "FLUX.1-schnell staged vs unstaged", two(flux)),
         RunSet("flux-quantizations", "FLUX.1-schnell with each transformer format, one prompt and seed",
-               [RunItem(q, _cfg(flux, p, miniature, seed, quantization=q), {"quantization": q})
-                for q in FLUX_QUANTIZATIONS]),
-        compare_set(miniature, seed),
-        benchmark_set(miniature, seed),
+               [RunItem(q, cfg(flux, quantization=q), {"quantization": q}) for q in FLUX_QUANTIZATIONS]),
+        compare_set(miniature, seed, trained),
+        benchmark_set(miniature, seed, trained=trained),
     ]
 
 

@@ -51,7 +51,7 @@ def precompute_seconds() -> float:
     """Wall seconds of a full `python -m lib precompute --miniature` into a fresh folder (miniatures cached)."""
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "lib", "precompute", "--miniature", "--out", out], check=True,
+        subprocess.run([sys.executable, "-m", "lib", "precompute", "--miniature", "--random-weights", "--out", out], check=True,
                        stderr=subprocess.DEVNULL)
         return time.perf_counter() - t
 

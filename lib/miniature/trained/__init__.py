@@ -3,8 +3,8 @@
 The random-weight miniatures (lib.miniature) prove that code runs; these show what the chapters are about,
 because their images follow their prompts. `python -m lib train-miniatures` trains them on this CPU
 (lib.miniature.trained.train); the weights are committed under precomputed/trained-miniatures/, so chapters and
-CI load them and never train. Modules: `text` (tokenizers, frozen encoders), `vae`, `sd3`, `loop` (the training
-loop), `snapshot` (diffusers folders), `evaluate` (generation and scoring with lib.shapes' scorer), `study` (the
+CI load them and never train. Modules: `text` (tokenizers, frozen encoders), `vae`, `sd3`, `flux` (teacher and
+reflow student), `loop` (the training loop), `snapshot` (diffusers folders), `evaluate` (generation and scoring with lib.shapes' scorer), `study` (the
 adherence conditions chapter 4 shows), `train` (the command).
 """
 
@@ -17,26 +17,38 @@ from lib.errors import WeightsError
 
 TRAINED_DIR = Path(__file__).resolve().parents[3] / "precomputed" / "trained-miniatures"
 IMAGE_SIZE = 32  # the world's pixels: the trained miniatures take this size only
-TRAINED_MODELS = ("sd3-medium",)  # the presets that have a trained miniature so far
+TRAINED_MODELS = ("sd3-medium", "flux-schnell")  # the presets that have a trained miniature
 
 
 @dataclass(frozen=True)
 class TrainedPaths:
-    """Where the trained miniature snapshots are (SD3-mini with its three encoders; more models as trained)."""
+    """Where the trained miniature snapshots are: SD3-mini with its three encoders; FLUX-mini's student (the
+    schnell-like pipeline) with its teacher transformer in flux/teacher."""
 
     root: Path
     sd3: Path
+    flux: Path
 
 
-def trained_paths(root: Path | None = None) -> TrainedPaths:
-    """The committed trained miniatures; WeightsError naming the command that trains them if one is missing."""
+def trained_paths(root: Path | None = None, families: tuple[str, ...] = ("sd3", "flux")) -> TrainedPaths:
+    """The committed trained miniatures; WeightsError naming the command that trains them if one of `families`
+    is missing."""
     root = Path(root) if root is not None else TRAINED_DIR
-    paths = TrainedPaths(root, root / "sd3")
-    missing = [p.name for p in (paths.sd3,) if not (p / "model_index.json").is_file()]
+    paths = TrainedPaths(root, root / "sd3", root / "flux")
+    missing = [f for f in families if not (getattr(paths, f) / "model_index.json").is_file()]
     if missing:
         raise WeightsError(f"the trained miniature(s) {', '.join(missing)} are not in {root}: train them with "
-                           "`python -m lib train-miniatures` (about 30 minutes on two CPU cores)")
+                           f"`python -m lib train-miniatures --models {' '.join(missing)}` (about 35 minutes for SD3, "
+                           "25 for FLUX on two CPU cores)")
     return paths
+
+
+def trained_gguf(snapshot: Path, qtype: str, cache: Path | None = None) -> Path:
+    """The trained FLUX-mini student's transformer as a GGUF file of block type `qtype`, made once into a cache
+(lib.miniature.trained.gguf)."""
+    from lib.miniature.trained.gguf import gguf_file
+
+    return gguf_file(snapshot, qtype, cache)
 
 
 def weights_digest(snapshot: Path) -> str:
@@ -51,4 +63,5 @@ def weights_digest(snapshot: Path) -> str:
     return h.hexdigest()[:12]
 
 
-__all__ = ["IMAGE_SIZE", "TRAINED_DIR", "TRAINED_MODELS", "TrainedPaths", "trained_paths", "weights_digest"]
+__all__ = ["IMAGE_SIZE", "TRAINED_DIR", "TRAINED_MODELS", "TrainedPaths", "trained_gguf", "trained_paths",
+           "weights_digest"]

@@ -39,8 +39,10 @@ def single_pairs(split: str) -> list[tuple[str, str]]:
 
 
 @torch.no_grad()
-def generate(pipe, prompts_: list[str], seed: int = 0, batch: int = 50, **kw) -> np.ndarray:
-    """uint8 images (n, h, w, 3), one per prompt, image i from seed + i whatever the batching."""
+def generate(pipe, prompts_: list[str], seed: int = 0, batch: int = 50, negative: str | None = None,
+             **kw) -> np.ndarray:
+    """uint8 images (n, h, w, 3), one per prompt, image i from seed + i whatever the batching; `negative`: one
+    negative prompt for every image (FLUX's true CFG)."""
     from lib.miniature.trained.text import quiet_truncation
 
     images = []
@@ -48,7 +50,8 @@ def generate(pipe, prompts_: list[str], seed: int = 0, batch: int = 50, **kw) ->
         for i in range(0, len(prompts_), batch):
             chunk = prompts_[i:i + batch]
             gens = [torch.Generator().manual_seed(seed + i + j) for j in range(len(chunk))]
-            out = pipe(prompt=chunk, generator=gens, output_type="np", **kw).images
+            neg = {} if negative is None else {"negative_prompt": [negative] * len(chunk)}
+            out = pipe(prompt=chunk, generator=gens, output_type="np", **neg, **kw).images
             images.append((np.clip(out, 0, 1) * 255).round().astype(np.uint8))
     return np.concatenate(images)
 

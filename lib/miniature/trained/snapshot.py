@@ -33,8 +33,12 @@ def save_sd3(out: Path, transformer, vae, enc: dict) -> Path:
     return out
 
 
-def save_flux(out: Path, transformer, vae, enc: dict) -> Path:
-    """A FluxPipeline snapshot: CLIP-L (no projection, as FLUX reads its pooled output), T5, transformer, VAE."""
+TEACHER = "teacher"  # the folder of a FLUX snapshot that holds the teacher transformer beside the student
+
+
+def save_flux(out: Path, transformer, vae, enc: dict, teacher=None) -> Path:
+    """A FluxPipeline snapshot: CLIP-L (no projection, as FLUX reads its pooled output), T5, transformer, VAE; the
+    teacher transformer, if given, in out/teacher (not a pipeline component: loaders of the snapshot skip it)."""
     from diffusers import FluxPipeline
 
     from lib.miniature.build import FLUX_SCHEDULER
@@ -44,4 +48,7 @@ def save_flux(out: Path, transformer, vae, enc: dict) -> Path:
                         tokenizer_2=enc["tokenizer_t5"])
     pipe.to(torch.float16).save_pretrained(out)
     pipe.to(torch.float32)
+    if teacher is not None:
+        teacher.to(torch.float16).save_pretrained(out / TEACHER)
+        teacher.to(torch.float32)
     return out

@@ -1,4 +1,5 @@
-"""The adherence study of the trained SD3-mini: what guidance, steps and T5 do to how well prompts are followed.
+"""The adherence studies of the trained miniatures: what guidance, steps and T5 do to how well SD3-mini follows
+its prompts; what the FLUX-mini student gains over its teacher in few steps.
 
 Each condition generates one image per prompt (new scenes of the world, seeds far above the training range) with
 the real StableDiffusion3Pipeline loaded from the saved snapshot, and scores it with lib.shapes' scorer.
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 GUIDANCES = (1.0, 3.0, 5.0, 7.0, 9.0)
@@ -27,11 +29,15 @@ class Condition:
     steps: int = DEFAULT_STEPS
     guidance: float = DEFAULT_GUIDANCE
     t5: bool = True
+    model: str = "sd3-medium"  # or "flux-schnell" (the FLUX-mini student), "flux-teacher"
+    quantization: str = "none"  # the student's transformer from a GGUF file of this block type
 
     @property
     def name(self) -> str:
-        return (f"{self.kind}/{self.split}/{self.steps} steps/CFG {self.guidance:g}/"
-                f"{'T5' if self.t5 else 'no T5'}")
+        prefix = "" if self.model == "sd3-medium" else f"{self.model}/"
+        quant = "" if self.quantization == "none" else f"/{self.quantization}"
+        return (f"{prefix}{self.kind}/{self.split}/{self.steps} steps/CFG {self.guidance:g}/"
+                f"{'T5' if self.t5 else 'no T5'}{quant}")
 
 
 def conditions() -> list[Condition]:
@@ -43,6 +49,51 @@ def conditions() -> list[Condition]:
     out += [Condition(k, t5=False) for k in ("single", "relation", "composition")]
     out += [Condition(k, split="heldout") for k in ("single", "relation")]
     return out
+
+
+STUDENT_STEPS = (1, 2, 4, 8)
+GGUF_STEPS = 4  # the student's preset steps, as FLUX.1-schnell's
+TEACHER_STEPS, TEACHER_GUIDANCE = 28, 5.0
+
+
+def flux_conditions() -> list[Condition]:
+    """The student (no guidance) at 1-8 steps against its guided teacher at 28, the teacher unguided and in 4 steps;
+    the student on held-out combinations."""
+    kinds = ("single", "relation")
+    out = [Condition(k, steps=n, guidance=1.0, model="flux-schnell") for k in kinds for n in STUDENT_STEPS]
+    out += [Condition(k, steps=n, guidance=g, model="flux-teacher") for k in kinds
+            for n, g in ((TEACHER_STEPS, TEACHER_GUIDANCE), (TEACHER_STEPS, 1.0), (4, TEACHER_GUIDANCE))]
+    out += [Condition(k, split="heldout", steps=4, guidance=1.0, model="flux-schnell") for k in kinds]
+    from lib.quant_study import STUDY_TYPES
+
+    out += [Condition(k, steps=GGUF_STEPS, guidance=1.0, model="flux-schnell", quantization=q) for k in kinds
+            for q in STUDY_TYPES]
+    return out
+
+
+def flux_pipeline(snapshot: Path, teacher: bool = False, quantization: str = "none"):
+    """The FluxPipeline of the FLUX-mini snapshot: the student as saved (or from a GGUF file of `quantization`), or
+    the teacher transformer with FLUX.1-dev's scheduler (its resolution-dependent shift)."""
+    from lib.miniature.trained.text import quiet_truncation
+
+    # quiet: importing FluxPipeline makes transformers say it falls back to a PIL image processor (FLUX uses none)
+    with quiet_truncation():
+        from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+
+        from lib.miniature.trained.flux import DEV_SCHEDULER
+        from lib.miniature.trained.snapshot import TEACHER
+
+        extra = {}
+        if teacher:
+            extra = dict(transformer=FluxTransformer2DModel.from_pretrained(snapshot / TEACHER, dtype=torch.float32),
+                         scheduler=FlowMatchEulerDiscreteScheduler(**DEV_SCHEDULER))
+        elif quantization != "none":
+            from lib.miniature.trained.gguf import gguf_transformer
+
+            extra = dict(transformer=gguf_transformer(snapshot, quantization))
+        pipe = FluxPipeline.from_pretrained(snapshot, dtype=torch.float32, **extra)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
 
 
 def _pipeline(snapshot: Path, t5: bool):
@@ -59,15 +110,27 @@ def run(snapshot: Path, n: int, conds: list[Condition] | None = None, progress=N
     from lib.miniature.trained import IMAGE_SIZE, evaluate
     from lib.miniature.trained.text import T5_CONTEXT
 
-    rows, pipes = [], {}
+    rows, pipes, unquantized = [], {}, {}
     for cond in conds or conditions():
-        pipe = pipes.get(cond.t5) or pipes.setdefault(cond.t5, _pipeline(snapshot, cond.t5))
+        which = (cond.model, cond.t5, cond.quantization)
+        if which not in pipes:
+            pipes[which] = (_pipeline(snapshot, cond.t5) if cond.model == "sd3-medium" else
+                            flux_pipeline(snapshot, cond.model == "flux-teacher", cond.quantization))
         prompts = list(evaluate.prompts(cond.kind, n, cond.split))
-        images = evaluate.generate(pipe, prompts, height=IMAGE_SIZE, width=IMAGE_SIZE, num_inference_steps=cond.steps,
-                                   guidance_scale=cond.guidance, max_sequence_length=T5_CONTEXT)
+        if cond.model == "sd3-medium":
+            guidance = dict(guidance_scale=cond.guidance)
+        else:  # FLUX: true CFG against the empty prompt, only where asked for (the student runs without)
+            guidance = dict(true_cfg_scale=cond.guidance, negative="") if cond.guidance > 1 else {}
+        images = evaluate.generate(pipes[which], prompts, height=IMAGE_SIZE, width=IMAGE_SIZE,
+                                   num_inference_steps=cond.steps, max_sequence_length=T5_CONTEXT, **guidance)
         scores = evaluate.adherence(images, prompts)
-        rows.append(dict(model="sd3-medium", **asdict(cond), n=len(prompts),
+        rows.append(dict(**asdict(cond), n=len(prompts),
                          scores={k: [round(v, 4) for v in s[:3]] for k, s in scores.items()}))
+        same = (cond.model, cond.kind, cond.split, cond.steps, cond.guidance)
+        if cond.quantization == "none":
+            unquantized[same] = images
+        elif same in unquantized:  # how far the block type moves the images (0-255, mean absolute difference)
+            rows[-1]["pixel_mad"] = round(float(np.abs(images.astype(float) - unquantized[same]).mean()), 3)
         if progress:
             progress(cond, rows[-1])
     return rows
@@ -76,7 +139,8 @@ def run(snapshot: Path, n: int, conds: list[Condition] | None = None, progress=N
 def find(rows: list[dict], **match) -> dict:
     """The row whose condition fields equal `match` (defaults filled in); KeyError if none."""
     want = asdict(Condition(**match))
+    defaults = asdict(Condition("any"))  # rows stored before a field existed have its default
     for row in rows:
-        if all(row.get(k) == v for k, v in want.items()):
+        if all(row.get(k, defaults[k]) == v for k, v in want.items()):
             return row
     raise KeyError(f"no adherence row for {want}")

@@ -1,7 +1,9 @@
 """`python -m lib train-miniatures`: train the miniatures on the shapes world, save them, measure their adherence.
 
 Stages, each skipped when its result exists (so an interrupted run resumes; inside a stage, the training loop
-resumes from its last checkpoint): tokenizers -> autoencoder -> SD3-mini -> adherence. Intermediate state lives
+resumes from its last checkpoint): tokenizers -> autoencoder -> SD3-mini -> adherence; FLUX's autoencoder ->
+FLUX-mini teacher -> the teacher's image pairs -> the reflow student -> FLUX adherence. `--models` picks SD3,
+FLUX or both (the default); a model not picked keeps its stored snapshot. Intermediate state lives
 in --work (default ~/.cache/dme/train-miniatures); the snapshots and training.json go to --out (default
 precomputed/trained-miniatures), each written to a temporary folder and renamed into place.
 """
@@ -21,7 +23,8 @@ import torch
 
 from lib.miniature.trained import TRAINED_DIR
 
-STAGES = ("vae", "sd3")
+STAGES = ("vae", "sd3", "flux_vae", "flux_teacher", "flux_pairs", "flux_student")
+MODELS = ("sd3", "flux")
 
 
 @dataclass(frozen=True)
@@ -31,12 +34,18 @@ class Plan:
     n_images: int = 30_000
     vae_steps: int = 1500
     sd3_steps: int = 1800
+    flux_vae_steps: int = 1000
+    teacher_steps: int = 1500
+    n_pairs: int = 2048
+    student_steps: int = 800
     eval_prompts: int = 200
     full_study: bool = True  # every condition of lib.miniature.trained.study, else two
+    models: tuple[str, ...] = MODELS
 
     @classmethod
-    def quick(cls) -> "Plan":
-        return cls(n_images=256, vae_steps=3, sd3_steps=3, eval_prompts=4, full_study=False)
+    def quick(cls, models: tuple[str, ...] = MODELS) -> "Plan":
+        return cls(n_images=256, vae_steps=3, sd3_steps=3, flux_vae_steps=3, teacher_steps=3, n_pairs=8,
+                   student_steps=3, eval_prompts=4, full_study=False, models=models)
 
 
 def default_work_dir() -> Path:
@@ -63,12 +72,13 @@ def _atomic_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def vae_key(plan: Plan) -> dict:
-    """Everything that shapes the trained autoencoder: a stored one with another key is trained again."""
+def vae_key(plan: Plan, flux: bool = False) -> dict:
+    """Everything that shapes a trained autoencoder (SD3's, or FLUX's when `flux`): another key trains again."""
     from lib.miniature.trained import vae as V
 
-    return dict(n_images=plan.n_images, steps=plan.vae_steps, batch=V.BATCH, lr=V.LR, kl=V.KL_WEIGHT,
-                config={k: list(v) if isinstance(v, tuple) else v for k, v in V.VAE_CONFIG.items()})
+    config = V.FLUX_VAE_CONFIG if flux else V.VAE_CONFIG
+    return dict(n_images=plan.n_images, steps=plan.flux_vae_steps if flux else plan.vae_steps, batch=V.BATCH,
+                lr=V.LR, kl=V.KL_WEIGHT, config={k: list(v) if isinstance(v, tuple) else v for k, v in config.items()})
 
 
 def sd3_key(plan: Plan, vae) -> dict:
@@ -88,31 +98,33 @@ def _world(plan: Plan):
     return images, captions
 
 
-def _vae(plan: Plan, images, work: Path, log: dict):
+def _vae(plan: Plan, images, work: Path, log: dict, flux: bool = False):
     from diffusers import AutoencoderKL
 
     from lib.miniature.trained import vae as V
 
-    final = work / "vae" / "vae.pt"
-    key = vae_key(plan)
+    name, label = ("flux_vae", "FLUX autoencoder") if flux else ("vae", "autoencoder")
+    config = V.FLUX_VAE_CONFIG if flux else V.VAE_CONFIG
+    final = work / name / "vae.pt"
+    key = vae_key(plan, flux)
     state = torch.load(final, weights_only=False) if final.is_file() else None
     if state is not None and state.get("key") == key:
-        print(f"autoencoder: trained before ({state['seconds']:.0f} s), loaded from {final}", file=sys.stderr)
+        print(f"{label}: trained before ({state['seconds']:.0f} s), loaded from {final}", file=sys.stderr)
     else:
         if state is not None:
-            print("autoencoder: the stored one was trained with other settings; training again", file=sys.stderr)
-            shutil.rmtree(work / "vae")
-        fit = V.train_vae(images, work / "vae", steps=plan.vae_steps, key=key)
+            print(f"{label}: the stored one was trained with other settings; training again", file=sys.stderr)
+            shutil.rmtree(work / name)
+        fit = V.train_vae(images, work / name, steps=key["steps"], key=key, config=config, label=label)
         state = dict(weights=fit.ema.state_dict(), seconds=fit.seconds, losses=fit.losses, key=key)
         torch.save(state, final.with_suffix(".tmp"))
         os.replace(final.with_suffix(".tmp"), final)
-    vae = AutoencoderKL(**V.VAE_CONFIG)
+    vae = AutoencoderKL(**config)
     vae.load_state_dict(state["weights"])
     vae.eval().requires_grad_(False)
     raw = V.encode(vae, images)
     norm = V.normalisation(raw)
     vae.register_to_config(**norm)
-    log["vae"] = dict(seconds=round(state["seconds"], 1), steps=key["steps"], final_loss=round(state["losses"][-1], 5),
+    log[name] = dict(seconds=round(state["seconds"], 1), steps=key["steps"], final_loss=round(state["losses"][-1], 5),
                       parameters=sum(p.numel() for p in vae.parameters()), **norm)
     return vae, (raw - norm["shift_factor"]) * norm["scaling_factor"]
 
@@ -150,29 +162,129 @@ def _sd3(plan: Plan, latents, captions, enc, vae, work: Path, out: Path, log: di
     return target
 
 
-def _adherence(plan: Plan, sd3_dir: Path, out: Path, log: dict) -> None:
+def teacher_key(plan: Plan, vae) -> dict:
+    """Everything that shapes the FLUX-mini teacher, its autoencoder's latent scaling included."""
+    from lib.miniature.trained import flux, text
+
+    return dict(n_images=plan.n_images, steps=plan.teacher_steps, batch=flux.BATCH, lr=flux.LR,
+                p_uncond=flux.P_UNCOND, clip=text.CLIP_CONTEXT, t5=text.T5_CONTEXT, config=flux.transformer_config(),
+                scheduler=flux.DEV_SCHEDULER, vae_norm=[vae.config.shift_factor, vae.config.scaling_factor])
+
+
+def student_key(plan: Plan, teacher: dict) -> dict:
+    """The student's settings and its teacher's (a retrained teacher makes new pairs and a new student)."""
+    from lib.miniature.trained import flux
+    from lib.miniature.trained.loop import autocast_dtype
+
+    return dict(teacher=teacher, n_pairs=plan.n_pairs, pair_steps=flux.PAIR_STEPS, pair_guidance=flux.PAIR_GUIDANCE,
+                pair_dtype=str(autocast_dtype()),
+                steps=plan.student_steps, lr=flux.STUDENT_LR, batch=flux.BATCH)
+
+
+def _stored(path: Path, key: dict):
+    """A stage's saved result if it was made with `key`, else None (a stale one is deleted)."""
+    if not path.is_file():
+        return None
+    state = torch.load(path, weights_only=False)
+    if state.get("key") == key:
+        return state
+    print(f"{path.parent.name}: the stored result was made with other settings; making it again", file=sys.stderr)
+    shutil.rmtree(path.parent)
+    return None
+
+
+def _save_state(path: Path, state: dict) -> dict:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path.with_suffix(".tmp"))
+    os.replace(path.with_suffix(".tmp"), path)
+    return state
+
+
+def _fit_info(fit, **extra) -> dict:
+    return dict(seconds=round(fit.seconds, 1), final_loss=round(fit.losses[-1], 5),
+                parameters=sum(p.numel() for p in fit.ema.parameters()), **extra)
+
+
+def _flux(plan: Plan, images, captions, enc, work: Path, out: Path, log: dict) -> Path:
+    """FLUX's autoencoder, the teacher, its image pairs, the reflow student; the snapshot in out/flux."""
+    from diffusers import FluxTransformer2DModel
+
+    from lib.miniature.trained import flux, snapshot, weights_digest
+
+    vae, latents = _vae(plan, images, work, log, flux=True)
+    side = latents.shape[-1]
+    packed = flux.pack(latents)
+    t_key = teacher_key(plan, vae)
+    s_key = json.loads(json.dumps(student_key(plan, t_key)))  # as done.json stores it (tuples become lists)
+    target, done = out / "flux", work / "flux_student" / "done.json"
+    info = json.loads(done.read_text()) if done.is_file() else None
+    if info is not None and info.get("key") == s_key and (target / "model_index.json").is_file() \
+            and info.get("snapshot") == weights_digest(target):
+        log.update(info["log"])
+        print(f"FLUX-mini: trained before, in {target}", file=sys.stderr)
+        return target
+    unique = sorted(set(captions))
+    index = {c: i for i, c in enumerate(unique)}
+    embeds, pooled = flux.encode_captions(enc, unique + [""])
+    teacher = FluxTransformer2DModel(**flux.transformer_config())
+    state = _stored(work / "flux_teacher" / "teacher.pt", t_key)
+    if state is None:
+        fit = flux.train_teacher(packed, torch.tensor([index[c] for c in captions]), embeds[:-1], pooled[:-1],
+                                 (embeds[-1], pooled[-1]), side, work / "flux_teacher", steps=plan.teacher_steps,
+                                 key=t_key)
+        state = _save_state(work / "flux_teacher" / "teacher.pt", dict(
+            weights=fit.ema.state_dict(), key=t_key, info=_fit_info(fit, steps=plan.teacher_steps, batch=flux.BATCH,
+                                                                      p_uncond=flux.P_UNCOND)))
+    teacher.load_state_dict(state["weights"])
+    teacher.eval().requires_grad_(False)
+    log["flux_teacher"] = state["info"]
+    pair_captions = [captions[i] for i in range(0, len(captions), max(1, len(captions) // plan.n_pairs))][:plan.n_pairs]
+    pairs = _stored(work / "flux_pairs" / "pairs.pt", s_key)
+    if pairs is None:
+        started = time.perf_counter()
+        noises, made = flux.teacher_pairs(teacher, vae, enc, pair_captions, side)
+        pairs = _save_state(work / "flux_pairs" / "pairs.pt", dict(noises=noises, images=made, key=s_key, info=dict(
+            seconds=round(time.perf_counter() - started, 1), n=len(made), steps=flux.PAIR_STEPS,
+            guidance=flux.PAIR_GUIDANCE)))
+    log["flux_pairs"] = pairs["info"]
+    cap_i = torch.tensor([index[c] for c in pair_captions])
+    fit = flux.train_student(teacher, pairs["noises"], pairs["images"], embeds[cap_i], pooled[cap_i], side,
+                             work / "flux_student", steps=plan.student_steps, key=s_key)
+    _atomic_dir(target, lambda tmp: snapshot.save_flux(tmp, fit.ema, vae, enc, teacher=teacher))
+    log["flux_student"] = _fit_info(fit, steps=plan.student_steps, batch=flux.BATCH, method="reflow")
+    info = dict(key=s_key, snapshot=weights_digest(target),
+                log={k: log[k] for k in ("flux_vae", "flux_teacher", "flux_pairs", "flux_student")})
+    _atomic_json(done, info)
+    return target
+
+
+def _adherence(plan: Plan, snapshot: Path, out: Path, log: dict, flux: bool = False) -> None:
+    """The adherence study of SD3-mini (adherence.json) or of FLUX-mini's student and teacher (adherence-flux.json),
+    skipped when stored for these weights."""
     from lib.miniature.trained import study, weights_digest
 
-    target = out / "adherence.json"
-    digest = weights_digest(sd3_dir)
+    name = "adherence_flux" if flux else "adherence"
+    target = out / f"{name.replace('_', '-')}.json"
+    every = study.flux_conditions() if flux else study.conditions()
+    digest = weights_digest(snapshot)
     if target.is_file():
         stored = json.loads(target.read_text())
         if stored.get("weights") == digest and stored.get("n") == plan.eval_prompts and (
-                len(stored["rows"]) == len(study.conditions()) or not plan.full_study):
-            print(f"adherence: measured before on these weights, in {target}", file=sys.stderr)
-            log["adherence"] = stored
+                len(stored["rows"]) == len(every) or not plan.full_study):
+            print(f"{name}: measured before on these weights, in {target}", file=sys.stderr)
+            log[name] = stored
             return
 
     def progress(cond, row):
-        print(f"adherence: {cond.name}: all attributes right {row['scores']['all'][0]:.0%}", file=sys.stderr)
+        print(f"{name}: {cond.name}: all attributes right {row['scores']['all'][0]:.0%}", file=sys.stderr)
 
     started = time.perf_counter()
-    conds = None if plan.full_study else [study.Condition("single"), study.Condition("relation", t5=False)]
-    rows = study.run(sd3_dir, plan.eval_prompts, conds, progress=progress)
+    conds = every if plan.full_study else every[:1] + every[-1:]
+    rows = study.run(snapshot, plan.eval_prompts, conds, progress=progress)
     data = dict(weights=digest, n=plan.eval_prompts, rows=rows, seconds=round(time.perf_counter() - started, 1),
                 **_provenance())
     _atomic_json(target, data)
-    log["adherence"] = data
+    log[name] = data
 
 
 def _provenance() -> dict:
@@ -209,22 +321,33 @@ def _train(out: Path, work: Path, plan: Plan) -> dict:
         _atomic_dir(tokenizers, text.write_tokenizers)
     enc = text.build_encoders(tokenizers)
     images, captions = _world(plan)
-    vae, latents = _vae(plan, images, work, log)
-    sd3_dir = _sd3(plan, latents, captions, enc, vae, work, out, log)
-    _adherence(plan, sd3_dir, out, log)
-    training = {k: v for k, v in log.items() if k != "adherence"}
-    training.update(plan=plan.__dict__, **_provenance(), wall_seconds_this_run=round(time.perf_counter() - started, 1))
-    _atomic_json(out / "training.json", training)
+    if "sd3" in plan.models:
+        vae, latents = _vae(plan, images, work, log)
+        sd3_dir = _sd3(plan, latents, captions, enc, vae, work, out, log)
+        _adherence(plan, sd3_dir, out, log)
+    if "flux" in plan.models:
+        flux_dir = _flux(plan, images, captions, enc, work, out, log)
+        _adherence(plan, flux_dir, out, log, flux=True)
+    stored = out / "training.json"  # a model not trained this time keeps its entries
+    training = json.loads(stored.read_text()) if stored.is_file() else {}
+    training.update({k: v for k, v in log.items() if not k.startswith("adherence")})
+    training.update(plan={k: list(v) if isinstance(v, tuple) else v for k, v in plan.__dict__.items()},
+                    **_provenance(), wall_seconds_this_run=round(time.perf_counter() - started, 1))
+    _atomic_json(stored, training)
     return log
 
 
 def summary(log: dict) -> str:
-    lines = [f"{name}: {log[name]['seconds']:.0f} s training, final loss {log[name]['final_loss']:.4f}"
+    lines = [f"{name}: {log[name]['seconds']:.0f} s" + (f" training, final loss {log[name]['final_loss']:.4f}"
+                                                        if "final_loss" in log[name] else "")
              for name in STAGES if name in log]
     from lib.miniature.trained.study import Condition
 
-    for row in log.get("adherence", {}).get("rows", []):
-        cond = Condition(row["kind"], row["split"], row["steps"], row["guidance"], row["t5"])
+    rows = log.get("adherence", {}).get("rows", []) + log.get("adherence_flux", {}).get("rows", [])
+    from dataclasses import fields
+
+    for row in rows:
+        cond = Condition(**{f.name: row[f.name] for f in fields(Condition) if f.name in row})
         lines.append(f"{cond.name}: " + ", ".join(f"{k} {v[0]:.0%} [{v[1]:.0%}, {v[2]:.0%}]"
                                                   for k, v in row["scores"].items()) + f" (n = {row['n']})")
     return "\n".join(lines)
@@ -235,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=TRAINED_DIR, help="where the snapshots go (default: %(default)s)")
     p.add_argument("--work", type=Path, default=None,
                    help="resumable training state ($DME_TRAIN_WORK, else ~/.cache/dme/train-miniatures)")
+    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
+                   help="which miniatures to train (default: all); the others keep their stored snapshots")
     p.add_argument("--quick", action="store_true", help="a few steps on a few images: checks the command, "
                    "trains nothing useful; writes into a temporary folder unless --out/--work are given")
     a = p.parse_args(argv)
@@ -246,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         out = scratch / "out" if out == TRAINED_DIR else out
         work = work or scratch / "work"
         print(f"--quick: writing into {out} (work: {work})", file=sys.stderr)
-    log = train_miniatures(out, work, Plan.quick() if a.quick else Plan())
+    models = tuple(m for m in MODELS if m in a.models)
+    log = train_miniatures(out, work, Plan.quick(models) if a.quick else Plan(models=models))
     print(summary(log))
     return 0
