@@ -62,7 +62,7 @@ def repair_command(name: str, source: str | None, out: Path) -> str:
     """The command that rewrites record `name` from scratch into folder `out`."""
     if source == "random-weights-full-size" or name.startswith("rehearsal-"):
         return f"python -m lib rehearse --only {name.removeprefix('rehearsal-')} --out {out} --rerun"
-    flag = {"miniature": " --miniature", "trained-miniature": " --miniature --trained"}.get(source or "", "")
+    flag = {"miniature": " --miniature --random-weights", "trained-miniature": " --miniature"}.get(source or "", "")
     return f"python -m lib precompute{flag} --only {name} --out {out} --overwrite"
 
 

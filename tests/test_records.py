@@ -67,7 +67,7 @@ def test_a_malformed_record_names_its_file_and_the_repair_command(tmp_path, chan
         load_record(path)
     message = str(err.value)
     assert says in message and str(path) in message
-    assert "python -m lib precompute --miniature --only demo" in message  # a miniature record says --miniature
+    assert "python -m lib precompute --miniature --random-weights --only demo" in message  # random-weight miniature
     assert "Traceback" not in message
 
 

@@ -77,7 +77,7 @@ def _differ(a: Image.Image, b: Image.Image) -> tuple[int, float]:
                                            (["--miniature"], "trained-miniature")])
 def test_regenerated_miniature_records_match_the_committed_images_within_the_cross_cpu_tolerance(tmp_path, flags,
                                                                                                    folder):
-    """`python -m lib precompute --miniature [--trained]` into a fresh folder: every record validates, and every
+    """`python -m lib precompute --miniature [--random-weights]` into a fresh folder: every record validates, and every
     image and grid equals the committed one within MAX_LEVEL_DIFF / MAX_CHANGED_FRACTION (see above)."""
     from lib.cli import main
 

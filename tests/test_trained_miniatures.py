@@ -277,7 +277,7 @@ def test_the_committed_trained_records_were_made_with_the_committed_weights():
     assert {it["model"] for r in records for it in r.items} == set(digests)
     stale = [f"{r.name}/{it['id']}" for r in records for it in r.items
              if digests[it["model"]] not in it["made"]["build"]]
-    assert not stale, f"made with other weights: {stale}; run `python -m lib precompute --miniature --trained`"
+    assert not stale, f"made with other weights: {stale}; run `python -m lib precompute --miniature`"
 
 
 def test_state_trained_with_other_settings_is_trained_again_not_reused(quick, tmp_path, capsys):

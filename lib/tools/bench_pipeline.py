@@ -2,7 +2,7 @@
 
 1. Overhead of `lib.pipelines.generate` over a plain diffusers call on the same loaded pipeline
    (budget <= 1.05x): repeats interleaved (library, plain, library, ...), medians compared, one run.
-2. Wall time of `python -m lib precompute --miniature` into a fresh folder (budget <= 120 s on 2 cores).
+2. Wall time of `python -m lib precompute --miniature --random-weights` into a fresh folder (budget <= 120 s on 2 cores).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def overhead(model: str, repeats: int) -> tuple[float, float, float]:
 
 
 def precompute_seconds() -> float:
-    """Wall seconds of a full `python -m lib precompute --miniature` into a fresh folder (miniatures cached)."""
+    """Wall seconds of a full `python -m lib precompute --miniature --random-weights` into a fresh folder (miniatures cached)."""
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "lib", "precompute", "--miniature", "--random-weights", "--out", out], check=True,
