@@ -74,10 +74,12 @@ def flux_conditions() -> list[Condition]:
 def flux_pipeline(snapshot: Path, teacher: bool = False, quantization: str = "none"):
     """The FluxPipeline of the FLUX-mini snapshot: the student as saved (or from a GGUF file of `quantization`), or
     the teacher transformer with FLUX.1-dev's scheduler (its resolution-dependent shift)."""
+    from lib.miniature import _quiet_progress_bars
     from lib.miniature.trained.text import quiet_truncation
 
-    # quiet: importing FluxPipeline makes transformers say it falls back to a PIL image processor (FLUX uses none)
-    with quiet_truncation():
+    # quiet: importing FluxPipeline makes transformers say it falls back to a PIL image processor (FLUX uses none),
+    # and loading draws progress bars (into a chapter's output)
+    with quiet_truncation(), _quiet_progress_bars():
         from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
 
         from lib.miniature.trained.flux import DEV_SCHEDULER
