@@ -93,6 +93,7 @@ def test_a_second_run_resumes_and_trains_nothing(quick, capsys):
     assert "adherence: measured before" in err
     assert "FLUX autoencoder: trained before" in err and "FLUX-mini: trained before" in err
     assert "adherence_flux: measured before" in err
+    assert "UNet-mini: trained before" in err and "adherence_unet: measured before" in err
     assert trained.weights_digest(root / "out" / "sd3") == before
     assert second["sd3"] == first["sd3"]
 
@@ -105,7 +106,9 @@ def test_the_quick_run_writes_a_flux_student_with_its_teacher_and_a_gguf_the_lib
 
     root, log = quick
     flux = root / "out" / "flux"
-    assert (flux / "model_index.json").is_file() and (flux / "teacher" / "config.json").is_file()
+    from lib.miniature.trained.snapshot import teacher_gguf
+
+    assert (flux / "model_index.json").is_file() and teacher_gguf(flux).is_file()
     assert "teacher" not in json.loads((flux / "model_index.json").read_text())  # not a pipeline component
     assert {r["model"] for r in log["adherence_flux"]["rows"]} == {"flux-schnell"}
     assert log["flux_student"]["method"] == "reflow" and log["flux_pairs"]["n"] == Plan.quick().n_pairs

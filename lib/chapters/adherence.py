@@ -21,17 +21,23 @@ ATTRIBUTE_NAMES = {"all": "every attribute right", "colour": "colours", "shape":
 
 
 def load(root: Path | None = None) -> dict:
-    """The stored study; RecordError naming the command that makes it when missing or unreadable."""
+    """The stored SD3-mini study; RecordError naming the command that makes it when missing or unreadable."""
+    return load_study("adherence.json", "adherence study", "", root)
+
+
+def load_study(name: str, what: str, models: str, root: Path | None = None) -> dict:
+    """A stored study of precomputed/trained-miniatures (`name`); RecordError naming what it is and the command that
+    writes it (`train-miniatures` with `models`, e.g. "--models flux") when missing or unreadable."""
     from lib.miniature.trained import TRAINED_DIR
 
-    path = (root or TRAINED_DIR) / "adherence.json"
+    path = (root or TRAINED_DIR) / name
     try:
         data = json.loads(path.read_text())
         rows = data["rows"]
         assert isinstance(rows, list) and all("scores" in r for r in rows)
-    except (OSError, ValueError, KeyError, AssertionError) as err:
-        raise RecordError(f"{path}: no readable adherence study ({type(err).__name__}); to write it, run "
-                          "`python -m lib train-miniatures`") from err
+    except (OSError, ValueError, KeyError, AssertionError, TypeError) as err:
+        command = " ".join(("python -m lib train-miniatures", models)).strip()
+        raise RecordError(f"{path}: no readable {what} ({type(err).__name__}); to write it, run `{command}`") from err
     return data
 
 

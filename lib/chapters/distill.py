@@ -7,29 +7,18 @@ Rates are shares of prompts whose image lib.shapes' scorer finds right, with Wil
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from lib.chapters.adherence import ATTRIBUTE_NAMES, KIND_NAMES, compare_words, pct, rate_text
+from lib.chapters.adherence import ATTRIBUTE_NAMES, KIND_NAMES, compare_words, load_study, pct, rate_text
 from lib.chapters.views import LEGEND_BELOW
-from lib.errors import RecordError
 
 MODEL_NAMES = {"flux-schnell": "student (reflow, no CFG)", "flux-teacher": "teacher"}
 
 
 def load(root: Path | None = None) -> dict:
     """The stored FLUX-mini study; RecordError naming the command that makes it when missing or unreadable."""
-    from lib.miniature.trained import TRAINED_DIR
-
-    path = (root or TRAINED_DIR) / "adherence-flux.json"
-    try:
-        data = json.loads(path.read_text())
-        assert isinstance(data["rows"], list) and all("scores" in r for r in data["rows"])
-    except (OSError, ValueError, KeyError, AssertionError) as err:
-        raise RecordError(f"{path}: no readable FLUX-mini study ({type(err).__name__}); to write it, run "
-                          "`python -m lib train-miniatures --models flux`") from err
-    return data
+    return load_study("adherence-flux.json", "FLUX-mini study", "--models flux", root)
 
 
 def passes(row: dict) -> int:
@@ -154,7 +143,23 @@ def flux_facts(data: dict, log: dict, prefix: str = "ch5") -> dict[str, str]:
             row = r(kind, steps=GGUF_STEPS, quantization=q, **student)
             facts[f"{k}-{q.lower()}"] = rate_text(row)
             facts[f"{k}-{q.lower()}-mad"] = f"{row.get('pixel_mad', float('nan')):.2f}"
+    facts.update(_stored_sizes(rows, prefix))
     return facts
+
+
+def _stored_sizes(rows: list[dict], prefix: str) -> dict[str, str]:
+    """How the committed FLUX-mini stores its two transformers (the teacher as a GGUF file), and how far that block
+    type moves the student's images (the largest mean pixel difference over the kinds of prompt)."""
+    from lib.miniature.trained import TRAINED_DIR
+    from lib.miniature.trained.snapshot import TEACHER_QTYPE, teacher_gguf
+    from lib.miniature.trained.study import GGUF_STEPS
+
+    snap = TRAINED_DIR / "flux"
+    mad = max(r["pixel_mad"] for r in rows if r.get("quantization") == TEACHER_QTYPE and r["steps"] == GGUF_STEPS)
+    return {f"{prefix}-fm-teacher-qtype": TEACHER_QTYPE,
+            f"{prefix}-fm-teacher-mb": f"{teacher_gguf(snap).stat().st_size / 1e6:.1f}",
+            f"{prefix}-fm-student-mb": f"{sum(f.stat().st_size for f in (snap / 'transformer').iterdir()) / 1e6:.1f}",
+            f"{prefix}-fm-q8-mad": f"{mad:.2f}"}
 
 
 def sample_grid(prompts: list[str], seed: int = 0, root: Path | None = None) -> Any:

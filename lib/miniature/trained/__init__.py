@@ -1,10 +1,10 @@
-"""Trained miniatures: SD3 and FLUX.1-schnell architectures at toy scale that learned the shapes world.
+"""Trained miniatures: SD3 and FLUX.1-schnell architectures (and an SD-1.5-style UNet) at toy scale that learned the shapes world.
 
 The random-weight miniatures (lib.miniature) prove that code runs; these show what the chapters are about,
 because their images follow their prompts. `python -m lib train-miniatures` trains them on this CPU
 (lib.miniature.trained.train); the weights are committed under precomputed/trained-miniatures/, so chapters and
 CI load them and never train. Modules: `text` (tokenizers, frozen encoders), `vae`, `sd3`, `flux` (teacher and
-reflow student), `loop` (the training loop), `snapshot` (diffusers folders), `evaluate` (generation and scoring with lib.shapes' scorer), `study` (the
+reflow student), `unet` (chapter 2's UNet-mini, trained as SD3-mini), `loop` (the training loop), `snapshot` (diffusers folders), `evaluate` (generation and scoring with lib.shapes' scorer), `study` (the
 adherence conditions chapter 4 shows), `train` (the command).
 """
 
@@ -23,23 +23,33 @@ TRAINED_MODELS = ("sd3-medium", "flux-schnell")  # the presets that have a train
 @dataclass(frozen=True)
 class TrainedPaths:
     """Where the trained miniature snapshots are: SD3-mini with its three encoders; FLUX-mini's student (the
-    schnell-like pipeline) with its teacher transformer in flux/teacher."""
+    schnell-like pipeline) with its teacher transformer in flux/teacher; UNet-mini (its UNet alone, in unet/unet:
+    it runs with SD3-mini's encoders, scheduler and autoencoder)."""
 
     root: Path
     sd3: Path
     flux: Path
+    unet: Path
+
+
+# the file each family's snapshot cannot be without; minutes to train it on two CPU cores (training.json's
+# measured seconds, rounded up: SD3 = autoencoder + SD3-mini, FLUX = autoencoder, teacher, pairs and student,
+# UNet = the UNet alone on SD3-mini's stored autoencoder), for the message that says how to make a missing one
+_MARKER = {"sd3": "model_index.json", "flux": "model_index.json", "unet": "unet/config.json"}
+_MINUTES = {"sd3": 50, "flux": 35, "unet": 15}
 
 
 def trained_paths(root: Path | None = None, families: tuple[str, ...] = ("sd3", "flux")) -> TrainedPaths:
     """The committed trained miniatures; WeightsError naming the command that trains them if one of `families`
     is missing."""
     root = Path(root) if root is not None else TRAINED_DIR
-    paths = TrainedPaths(root, root / "sd3", root / "flux")
-    missing = [f for f in families if not (getattr(paths, f) / "model_index.json").is_file()]
+    paths = TrainedPaths(root, root / "sd3", root / "flux", root / "unet")
+    missing = [f for f in families if not (getattr(paths, f) / _MARKER[f]).is_file()]
     if missing:
+        minutes = ", ".join(f"{_MINUTES[f]} minutes for {f.upper()}" for f in missing)
         raise WeightsError(f"the trained miniature(s) {', '.join(missing)} are not in {root}: train them with "
-                           f"`python -m lib train-miniatures --models {' '.join(missing)}` (about 35 minutes for SD3, "
-                           "25 for FLUX on two CPU cores)")
+                           f"`python -m lib train-miniatures --models {' '.join(missing)}` (about {minutes} "
+                           "on two CPU cores)")
     return paths
 
 

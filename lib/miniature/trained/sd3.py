@@ -75,14 +75,16 @@ def shift_timesteps(t: torch.Tensor, shift: float) -> torch.Tensor:
 
 def train_sd3(latents: torch.Tensor, caption_index: torch.Tensor, embeds: torch.Tensor, pooled: torch.Tensor,
               empty: tuple[torch.Tensor, torch.Tensor], work: Path, shift: float, steps: int = STEPS, seed: int = 3,
-              key: dict | None = None):
-    """Fit an SD3Transformer2DModel on normalised latents and the encodings of their captions."""
+              key: dict | None = None, model: torch.nn.Module | None = None, label: str = "SD3-mini"):
+    """Fit an SD3Transformer2DModel (or `model`, any denoiser called as SD3's pipeline calls its transformer: the
+    UNet of lib.miniature.trained.unet) on normalised latents and the encodings of their captions."""
     from diffusers import SD3Transformer2DModel
 
     from lib.miniature.trained.loop import train
 
     torch.manual_seed(seed)
-    model = SD3Transformer2DModel(**transformer_config())
+    if model is None:
+        model = SD3Transformer2DModel(**transformer_config())
     empty_pe, empty_pooled = empty
 
     def loss_fn(m, gen):
@@ -100,4 +102,4 @@ def train_sd3(latents: torch.Tensor, caption_index: torch.Tensor, embeds: torch.
         v = m(hidden_states=xt, encoder_hidden_states=pe, pooled_projections=pp, timestep=t * 1000).sample
         return torch.nn.functional.mse_loss(v.float(), noise - x0)
 
-    return train(model, loss_fn, steps=steps, lr=LR, seed=seed, work=work, label="SD3-mini", key=key)
+    return train(model, loss_fn, steps=steps, lr=LR, seed=seed, work=work, label=label, key=key)

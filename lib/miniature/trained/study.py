@@ -29,7 +29,7 @@ class Condition:
     steps: int = DEFAULT_STEPS
     guidance: float = DEFAULT_GUIDANCE
     t5: bool = True
-    model: str = "sd3-medium"  # or "flux-schnell" (the FLUX-mini student), "flux-teacher"
+    model: str = "sd3-medium"  # or "flux-schnell" (the FLUX-mini student), "flux-teacher", "unet-mini"
     quantization: str = "none"  # the student's transformer from a GGUF file of this block type
 
     @property
@@ -71,23 +71,31 @@ def flux_conditions() -> list[Condition]:
     return out
 
 
+def unet_conditions() -> list[Condition]:
+    """Chapter 2's comparison: UNet-mini where SD3-mini was measured at its defaults (28 steps, CFG 5, T5) on single
+    objects, relations (spatial) and compositions (attribute binding), and on held-out combinations."""
+    out = [Condition(k, model="unet-mini") for k in ("single", "relation", "composition")]
+    return out + [Condition(k, split="heldout", model="unet-mini") for k in ("single", "relation")]
+
+
 def flux_pipeline(snapshot: Path, teacher: bool = False, quantization: str = "none"):
     """The FluxPipeline of the FLUX-mini snapshot: the student as saved (or from a GGUF file of `quantization`), or
-    the teacher transformer with FLUX.1-dev's scheduler (its resolution-dependent shift)."""
+    the teacher transformer (from its Q8_0 file) with FLUX.1-dev's scheduler (its resolution-dependent shift)."""
     from lib.miniature import _quiet_progress_bars
     from lib.miniature.trained.text import quiet_truncation
 
     # quiet: importing FluxPipeline makes transformers say it falls back to a PIL image processor (FLUX uses none),
     # and loading draws progress bars (into a chapter's output)
     with quiet_truncation(), _quiet_progress_bars():
-        from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
+        from diffusers import FlowMatchEulerDiscreteScheduler, FluxPipeline
 
+        from lib.gguf import load_flux_transformer_gguf
         from lib.miniature.trained.flux import DEV_SCHEDULER
-        from lib.miniature.trained.snapshot import TEACHER
+        from lib.miniature.trained.snapshot import teacher_gguf
 
         extra = {}
-        if teacher:
-            extra = dict(transformer=FluxTransformer2DModel.from_pretrained(snapshot / TEACHER, dtype=torch.float32),
+        if teacher:  # stored as Q8_0 (lib.miniature.trained.snapshot), with the student's config
+            extra = dict(transformer=load_flux_transformer_gguf(teacher_gguf(snapshot), snapshot, torch.float32),
                          scheduler=FlowMatchEulerDiscreteScheduler(**DEV_SCHEDULER))
         elif quantization != "none":
             from lib.miniature.trained.gguf import gguf_transformer
@@ -102,13 +110,18 @@ def _pipeline(snapshot: Path, t5: bool):
     from diffusers import StableDiffusion3Pipeline
 
     extra = {} if t5 else {"text_encoder_3": None, "tokenizer_3": None}  # the drop-T5 load of SD3's pipeline
-    pipe = StableDiffusion3Pipeline.from_pretrained(snapshot, torch_dtype=torch.float32, **extra)
+    from lib.miniature import _quiet_progress_bars
+
+    with _quiet_progress_bars():
+        pipe = StableDiffusion3Pipeline.from_pretrained(snapshot, dtype=torch.float32, **extra)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
-def run(snapshot: Path, n: int, conds: list[Condition] | None = None, progress=None) -> list[dict]:
-    """One row per condition: the condition, n, and per attribute [rate, low, high] (Wilson 95 %)."""
+def run(snapshot: Path, n: int, conds: list[Condition] | None = None, progress=None,
+        sd3_snapshot: Path | None = None) -> list[dict]:
+    """One row per condition: the condition, n, and per attribute [rate, low, high] (Wilson 95 %). UNet-mini's
+    conditions need `sd3_snapshot`, whose encoders and autoencoder it runs with."""
     from lib.miniature.trained import IMAGE_SIZE, evaluate
     from lib.miniature.trained.text import T5_CONTEXT
 
@@ -116,10 +129,16 @@ def run(snapshot: Path, n: int, conds: list[Condition] | None = None, progress=N
     for cond in conds or conditions():
         which = (cond.model, cond.t5, cond.quantization)
         if which not in pipes:
-            pipes[which] = (_pipeline(snapshot, cond.t5) if cond.model == "sd3-medium" else
-                            flux_pipeline(snapshot, cond.model == "flux-teacher", cond.quantization))
+            if cond.model == "unet-mini":
+                from lib.miniature.trained.unet import unet_pipeline
+
+                pipes[which] = unet_pipeline(sd3_snapshot, snapshot, cond.t5)
+            elif cond.model == "sd3-medium":
+                pipes[which] = _pipeline(snapshot, cond.t5)
+            else:
+                pipes[which] = flux_pipeline(snapshot, cond.model == "flux-teacher", cond.quantization)
         prompts = list(evaluate.prompts(cond.kind, n, cond.split))
-        if cond.model == "sd3-medium":
+        if cond.model in ("sd3-medium", "unet-mini"):
             guidance = dict(guidance_scale=cond.guidance)
         else:  # FLUX: true CFG against the empty prompt, only where asked for (the student runs without)
             guidance = dict(true_cfg_scale=cond.guidance, negative="") if cond.guidance > 1 else {}

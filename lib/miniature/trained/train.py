@@ -2,8 +2,9 @@
 
 Stages, each skipped when its result exists (so an interrupted run resumes; inside a stage, the training loop
 resumes from its last checkpoint): tokenizers -> autoencoder -> SD3-mini -> adherence; FLUX's autoencoder ->
-FLUX-mini teacher -> the teacher's image pairs -> the reflow student -> FLUX adherence. `--models` picks SD3,
-FLUX or both (the default); a model not picked keeps its stored snapshot. Intermediate state lives
+FLUX-mini teacher -> the teacher's image pairs -> the reflow student -> FLUX adherence; UNet-mini (on SD3-mini's
+stored autoencoder and encoders, with SD3-mini's budget) -> its adherence. `--models` picks among SD3, FLUX and the
+UNet (default: all); a model not picked keeps its stored snapshot. Intermediate state lives
 in --work (default ~/.cache/dme/train-miniatures); the snapshots and training.json go to --out (default
 precomputed/trained-miniatures), each written to a temporary folder and renamed into place.
 """
@@ -23,8 +24,8 @@ import torch
 
 from lib.miniature.trained import TRAINED_DIR
 
-STAGES = ("vae", "sd3", "flux_vae", "flux_teacher", "flux_pairs", "flux_student")
-MODELS = ("sd3", "flux")
+STAGES = ("vae", "sd3", "flux_vae", "flux_teacher", "flux_pairs", "flux_student", "unet")
+MODELS = ("sd3", "flux", "unet")
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,51 @@ def _sd3(plan: Plan, latents, captions, enc, vae, work: Path, out: Path, log: di
     return target
 
 
+def _unet(plan: Plan, images, captions, enc, work: Path, out: Path, log: dict) -> Path:
+    """UNet-mini, trained as SD3-mini was (same steps, batch, learning rate, dropouts, shift) on the latents of
+    SD3-mini's stored autoencoder; the snapshot (the UNet alone) in out/unet."""
+    from diffusers import AutoencoderKL
+
+    from lib.miniature.build import SD3_SCHEDULER
+    from lib.miniature.trained import sd3, trained_paths, unet, weights_digest
+    from lib.miniature.trained import vae as V
+
+    from lib.errors import WeightsError
+
+    try:
+        sd3_dir = trained_paths(out, ("sd3",)).sd3
+    except WeightsError as err:
+        raise WeightsError(f"UNet-mini trains on SD3-mini's autoencoder and runs with its encoders, and {err}; "
+                           "or pass --models sd3 unet") from None
+    vae = AutoencoderKL.from_pretrained(sd3_dir / "vae", torch_dtype=torch.float32).eval().requires_grad_(False)
+    target, done = out / "unet", work / "unet" / "done.json"
+    key = dict(sd3_key(plan, vae), config=unet.unet_config(), autoencoder=weights_digest(sd3_dir / "vae"))
+    key = json.loads(json.dumps(key))  # as done.json stores it
+    info = json.loads(done.read_text()) if done.is_file() else None
+    if info is not None and info.get("key") == key and (target / unet.UNET_FOLDER).is_dir() \
+            and info.get("snapshot") == weights_digest(target):
+        log["unet"] = info
+        print(f"UNet-mini: trained before ({info['seconds']:.0f} s), in {target}", file=sys.stderr)
+        return target
+    if info is not None:
+        print("UNet-mini: the stored training used other settings; training again", file=sys.stderr)
+        shutil.rmtree(work / "unet")
+    with torch.no_grad():
+        latents = (V.encode(vae, images) - vae.config.shift_factor) * vae.config.scaling_factor
+    unique = sorted(set(captions))
+    index = {c: i for i, c in enumerate(unique)}
+    embeds, pooled = sd3.encode_captions(enc, unique + [""])
+    fit = sd3.train_sd3(latents, torch.tensor([index[c] for c in captions]), embeds[:-1], pooled[:-1],
+                        (embeds[-1], pooled[-1]), work / "unet", shift=SD3_SCHEDULER["shift"], steps=plan.sd3_steps,
+                        key=key, model=unet.new_denoiser(), label="UNet-mini")
+    _atomic_dir(target, lambda tmp: unet.save_unet(tmp, fit.ema))
+    info = dict(_fit_info(fit, steps=plan.sd3_steps, batch=sd3.BATCH, p_drop_t5=sd3.P_DROP_T5, p_uncond=sd3.P_UNCOND),
+                key=key, snapshot=weights_digest(target))
+    _atomic_json(done, info)
+    log["unet"] = info
+    return target
+
+
 def teacher_key(plan: Plan, vae) -> dict:
     """Everything that shapes the FLUX-mini teacher, its autoencoder's latent scaling included."""
     from lib.miniature.trained import flux, text
@@ -258,15 +304,17 @@ def _flux(plan: Plan, images, captions, enc, work: Path, out: Path, log: dict) -
     return target
 
 
-def _adherence(plan: Plan, snapshot: Path, out: Path, log: dict, flux: bool = False) -> None:
-    """The adherence study of SD3-mini (adherence.json) or of FLUX-mini's student and teacher (adherence-flux.json),
-    skipped when stored for these weights."""
+def _adherence(plan: Plan, snapshot: Path, out: Path, log: dict, model: str = "sd3") -> None:
+    """The adherence study of SD3-mini (adherence.json), of FLUX-mini's student and teacher (adherence-flux.json) or
+    of UNet-mini (adherence-unet.json, beside SD3-mini's encoders), skipped when stored for these weights."""
     from lib.miniature.trained import study, weights_digest
 
-    name = "adherence_flux" if flux else "adherence"
+    name = "adherence" if model == "sd3" else f"adherence_{model}"
     target = out / f"{name.replace('_', '-')}.json"
-    every = study.flux_conditions() if flux else study.conditions()
+    every = dict(sd3=study.conditions, flux=study.flux_conditions, unet=study.unet_conditions)[model]()
     digest = weights_digest(snapshot)
+    if model == "unet":  # the UNet's images also depend on SD3-mini's encoders and autoencoder
+        digest += "+" + weights_digest(out / "sd3")
     if target.is_file():
         stored = json.loads(target.read_text())
         if stored.get("weights") == digest and stored.get("n") == plan.eval_prompts and (
@@ -280,7 +328,8 @@ def _adherence(plan: Plan, snapshot: Path, out: Path, log: dict, flux: bool = Fa
 
     started = time.perf_counter()
     conds = every if plan.full_study else every[:1] + every[-1:]
-    rows = study.run(snapshot, plan.eval_prompts, conds, progress=progress)
+    rows = study.run(snapshot, plan.eval_prompts, conds, progress=progress,
+                     sd3_snapshot=out / "sd3" if model == "unet" else None)
     data = dict(weights=digest, n=plan.eval_prompts, rows=rows, seconds=round(time.perf_counter() - started, 1),
                 **_provenance())
     _atomic_json(target, data)
@@ -327,11 +376,17 @@ def _train(out: Path, work: Path, plan: Plan) -> dict:
         _adherence(plan, sd3_dir, out, log)
     if "flux" in plan.models:
         flux_dir = _flux(plan, images, captions, enc, work, out, log)
-        _adherence(plan, flux_dir, out, log, flux=True)
+        _adherence(plan, flux_dir, out, log, model="flux")
+    if "unet" in plan.models:
+        unet_dir = _unet(plan, images, captions, enc, work, out, log)
+        _adherence(plan, unet_dir, out, log, model="unet")
     stored = out / "training.json"  # a model not trained this time keeps its entries
     training = json.loads(stored.read_text()) if stored.is_file() else {}
     training.update({k: v for k, v in log.items() if not k.startswith("adherence")})
-    training.update(plan={k: list(v) if isinstance(v, tuple) else v for k, v in plan.__dict__.items()},
+    plan_log = {k: list(v) if isinstance(v, tuple) else v for k, v in plan.__dict__.items()}
+    # the models whose entries the file holds, this run's and earlier runs' (each run's settings are the same plan)
+    plan_log["models"] = [m for m in MODELS if m in plan.models or m in training.get("plan", {}).get("models", ())]
+    training.update(plan=plan_log,
                     **_provenance(), wall_seconds_this_run=round(time.perf_counter() - started, 1))
     _atomic_json(stored, training)
     return log
@@ -343,7 +398,7 @@ def summary(log: dict) -> str:
              for name in STAGES if name in log]
     from lib.miniature.trained.study import Condition
 
-    rows = log.get("adherence", {}).get("rows", []) + log.get("adherence_flux", {}).get("rows", [])
+    rows = [r for name in ("adherence", "adherence_flux", "adherence_unet") for r in log.get(name, {}).get("rows", [])]
     from dataclasses import fields
 
     for row in rows:
@@ -372,6 +427,11 @@ def main(argv: list[str] | None = None) -> int:
         work = work or scratch / "work"
         print(f"--quick: writing into {out} (work: {work})", file=sys.stderr)
     models = tuple(m for m in MODELS if m in a.models)
+    if a.quick and out != a.out and "unet" in models and "sd3" not in models:
+        # a scratch folder has no SD3-mini for the UNet to run with: the quick check trains one first
+        print("--quick: UNet-mini runs with SD3-mini's encoders and autoencoder; training a quick SD3-mini first",
+              file=sys.stderr)
+        models = tuple(m for m in MODELS if m in models or m == "sd3")
     log = train_miniatures(out, work, Plan.quick(models) if a.quick else Plan(models=models))
     print(summary(log))
     return 0
