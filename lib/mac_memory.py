@@ -104,7 +104,9 @@ def setups_figure():
     fig.add_hline(y=REFERENCE_MAC_GB, line_dash="dot", annotation_text="16 GB Mac: all memory", annotation_position="top left")
     fig.add_hline(y=METAL_LIMIT_16GB, line_dash="dash", annotation_text="16 GB Mac: Metal's recommended working set (low end)", annotation_position="bottom left")
     fig.update_layout(
-        barmode="group", yaxis_title="weights resident (GB)", height=420, template="plotly_white",
-        legend=dict(orientation="h", y=1.12), margin=dict(l=60, r=20, t=40, b=120),
+        barmode="group", yaxis_title="weights resident (GB)", height=480, template="plotly_white",
+        # below the setups' names, not over the plot: the mode bar (on hover) would hide a legend at the top
+        legend=dict(orientation="h", x=0, xanchor="left", y=-0.42, yanchor="top"),
+        margin=dict(l=60, r=20, t=40, b=170),
     )
     return fig

@@ -27,6 +27,12 @@ TIMER_SLIDER = """<div id="p3" class="plotly-graph-div" style="height:200px;widt
 setInterval(function () { var gd = document.getElementById("p3");
   Plotly.relayout(gd, {"sliders[0].active": 1 - gd.layout.sliders[0].active}); }, 150);</script>"""
 
+# a legend across the top, where plotly's mode bar appears on hover (the legend of y = 1.12 that Running this
+# book's Fig. 2 had); the same figure with its legend below the plot passes
+LEGEND_TOP = """<div id="p4" class="plotly-graph-div" style="height:300px;width:400px"></div>
+<script>Plotly.newPlot("p4", [{"y": [1, 3], "name": "all components loaded"}, {"y": [2, 1], "name": "staged"}],
+  {"legend": %s, "margin": {"t": 40}}, {"displayModeBar": "hover"});</script>"""
+
 WIDE_TABLE = "<table>" + "<tr>" + "<td>wide&nbsp;column&nbsp;of&nbsp;numbers</td>" * 12 + "</tr></table>"
 
 
@@ -76,6 +82,10 @@ def _pages() -> dict[str, tuple[str, str]]:
         "table-as-figure": ("", _figure("tbl-ch1-a", "Table 1.1") + _figure("tbl-ch1-b", "Fig. 1.3") + numref
                             + _code_cell('glue("tbl-ch1-a", t)\nglue("tbl-ch1-b", t)')),
         "lib-figure": ("", _lib_figure()),
+        "legend-under-modebar": ("", LEGEND_TOP % '{"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12}'),
+        "legend-below": ("", LEGEND_TOP % '{"orientation": "h", "x": 0, "y": -0.2, "yanchor": "top"}'),
+        "alt-file-name": ("", '<img src="a.png" alt="../_images/a.png"><img src="b.png"><img src="c.png" alt="">'
+                              '<img src="d.png" alt="Two rows of shapes">'),
     }
 
 
@@ -166,3 +176,14 @@ def test_a_redirect_is_judged_by_its_target_not_by_racing_its_navigation(reports
     and the math of the page it led to was counted before MathJax ran. A redirect now only has to lead somewhere."""
     assert reports["redirect"].problems == [] and reports["redirect"].plots == 0
     assert "book/gone.html" in _problem(reports["redirect-broken"], "not in the build")
+
+
+def test_a_legend_under_the_mode_bar_is_reported_and_one_below_the_plot_is_not(reports):
+    assert "p4 legend" in _problem(reports["legend-under-modebar"], "under the plot's mode bar")
+    assert reports["legend-below"].problems == []
+
+
+def test_an_image_whose_alt_is_missing_or_a_file_name_is_reported(reports):
+    """alt="" (decorative) is allowed; a missing alt and Sphinx's default (the file's path) are not."""
+    problem = _problem(reports["alt-file-name"], "without alt text")
+    assert "a.png" in problem and "b.png" in problem and "c.png" not in problem and "d.png" not in problem

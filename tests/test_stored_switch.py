@@ -71,6 +71,15 @@ def test_miniature_records_carry_a_notice_and_real_ones_do_not(tmp_path):
     assert "admonition warning" in notice(mini)._repr_html_()
     assert notice(real).text is None and "admonition" not in notice(real)._repr_html_()
     assert "random" in notice([real, mini]).text  # one miniature record among real ones is enough
+    assert notice(mini).title.startswith("Random-weight")
+
+
+def test_a_trained_miniature_notice_is_titled_as_one_not_as_random_weights(tmp_path):
+    trained = _record(tmp_path / "c", "r", "trained-miniature")
+    mini = _record(tmp_path / "a", "r", "miniature")
+    html = notice(trained)._repr_html_()
+    assert "Trained miniatures, not the real models" in html and "Random" not in html
+    assert notice([trained, mini]).title.startswith("Random-weight")  # random weights among them: the stronger warning
 
 
 def test_provenance_table_names_each_record_with_source_device_versions_and_date(tmp_path):

@@ -143,6 +143,10 @@ def flux_facts(data: dict, log: dict, prefix: str = "ch5") -> dict[str, str]:
             row = r(kind, steps=GGUF_STEPS, quantization=q, **student)
             facts[f"{k}-{q.lower()}"] = rate_text(row)
             facts[f"{k}-{q.lower()}-mad"] = f"{row.get('pixel_mad', float('nan')):.2f}"
+    ws, wr = facts[f"{prefix}-fm-single-vs-teacher"], facts[f"{prefix}-fm-relation-vs-teacher"]
+    facts[f"{prefix}-fm-vs-teacher"] = (
+        f"on both kinds of prompt the student's rate is {ws} the teacher's" if ws == wr else
+        f"the student's rate is {ws} the teacher's on single objects and {wr} it on relations") + " (95 % intervals)"
     facts.update(_stored_sizes(rows, prefix))
     return facts
 

@@ -157,6 +157,10 @@ class Notice:
 
 
 def notice(records: Record | Iterable[Record]) -> Notice:
-    """The notice to display above what `records` show (empty when all come from the real weights)."""
+    """The notice to display above what `records` show (empty when all come from the real weights), titled by
+    what the records are: trained miniatures are not random-weight models."""
     recs = [records] if isinstance(records, Record) else list(records)
+    sources = {r.source for r in recs if is_miniature(r)}
+    if sources == {"trained-miniature"}:
+        return Notice(notice_text(recs), title="Trained miniatures, not the real models")
     return Notice(notice_text(recs))

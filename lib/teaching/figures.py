@@ -56,13 +56,14 @@ def noising_slider(image: np.ndarray, steps: list[int], kinds: tuple[str, ...] =
             ab = float(NoiseSchedule(kind).alpha_bar[t])
             xt = np.sqrt(ab) * x0 + np.sqrt(1 - ab) * noise
             frames_by_t[t].append(_jpeg_uri((xt + 1) / 2))
-    fig = make_subplots(rows=1, cols=len(kinds), subplot_titles=[LABELS[k] for k in kinds])
+    # titles on two lines: three side by side must fit a phone's width without running into each other
+    fig = make_subplots(rows=1, cols=len(kinds), subplot_titles=[LABELS[k].replace(" (", "<br>(") for k in kinds])
     for i, uri in enumerate(frames_by_t[steps[0]]):
         fig.add_trace(go.Image(source=uri, hoverinfo="skip"), row=1, col=i + 1)
     # Each slider position restyles the images in place: no animation frames, so nothing plays by itself
     # (plotly.io.to_html auto-plays a figure that has frames).
     fig.update_layout(
-        height=330, margin=dict(t=40, b=10, l=10, r=10),
+        height=345, margin=dict(t=55, b=10, l=10, r=10),
         sliders=[dict(currentvalue=dict(prefix="t = "), pad=dict(t=10), active=0,
                       steps=[dict(label=str(t), method="restyle",
                                   args=[{"source": uris}, list(range(len(kinds)))])

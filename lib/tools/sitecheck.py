@@ -5,7 +5,8 @@ div once scripts ran), math typeset by MathJax, no JavaScript error, and no requ
 the local server (requests elsewhere are recorded and aborted, so the check never needs a network).
 Then what a reader meets (issue 12): no animation starts by itself, nothing overflows a 420-px-wide page
 unless it scrolls inside its own box, the code of every figure and table (`fig-...`/`tbl-...` anchors) is
-on the page, collapsed or not, and every table is numbered "Table".
+on the page, collapsed or not, every table is numbered "Table", every image has alt text (not a file name), and
+no figure's legend or title lies under its mode bar, at either width.
 
     python -m lib.tools.sitecheck _build/html --screenshots shots/
 """
@@ -51,6 +52,9 @@ _PAGE_STATE_JS = """() => {
     traceback_text: text.includes('Traceback (most recent call last)'),
     codeless: codeless(),
     unnumbered_tables: unnumberedTables(),
+    bad_alt: [...document.querySelectorAll('img')].filter(i => !i.hasAttribute('alt')
+      || /(^|[/])_images[/]|[.](png|jpe?g|gif|svg|webp)$/i.test(i.getAttribute('alt').trim()))
+      .map(i => (i.getAttribute('src') || '?').split('/').pop()).slice(0, 5),
     animations: (window.__dmeAnimations || []).slice(0, 5),
     autoplay_media: document.querySelectorAll('video[autoplay], audio[autoplay]').length,
   };
@@ -124,6 +128,22 @@ _OVERFLOW_JS = """() => {
   }
   return found;
 }"""
+# A plotly figure's legend or title under its mode bar (the bar shows on hover and hides what is beneath it).
+_UNDER_MODEBAR_JS = """() => {
+  const hit = (a, b) => a.width > 0 && b.width > 0 && a.left < b.right && b.left < a.right
+    && a.top < b.bottom && b.top < a.bottom;
+  const found = [];
+  document.querySelectorAll('.js-plotly-plot').forEach(gd => {
+    const bar = gd.querySelector('.modebar');
+    if (!bar) return;
+    const b = bar.getBoundingClientRect();
+    [['legend', 'g.legend'], ['title', '.gtitle']].forEach(([what, sel]) => {
+      const el = gd.querySelector(sel);
+      if (el && hit(b, el.getBoundingClientRect())) found.push(`${gd.id || 'plot'} ${what}`);
+    });
+  });
+  return found;
+}"""
 NARROW_VIEWPORT = {"width": 420, "height": 900}
 WIDE_VIEWPORT = {"width": 1280, "height": 900}
 MOTION_WAIT_MS = 500  # a slider stepping on a timer moves within this
@@ -174,7 +194,7 @@ def _serve(html_dir: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
 
 
 def _judge(state: dict, external: list[str], js_errors: list[str], moved: list[str] = (),
-           overflow: list[str] = ()) -> list[str]:
+           overflow: list[str] = (), covered: list[str] = ()) -> list[str]:
     problems = []
     if state["tracebacks"] or state["traceback_text"]:
         problems.append("shows a Python traceback or error output")
@@ -193,6 +213,11 @@ def _judge(state: dict, external: list[str], js_errors: list[str], moved: list[s
         problems.append(f"overflows a {NARROW_VIEWPORT['width']}-px page: {list(overflow)}")
     if state["codeless"]:
         problems.append(f"figures/tables whose code is not on the page (no code cell names them): {state['codeless'][:8]}")
+    if covered:
+        problems.append(f"legend or title under the plot's mode bar: {sorted(set(covered))[:5]}")
+    if state["bad_alt"]:
+        problems.append(f"images without alt text that says what they show (none, or a file name): "
+                        f"{state['bad_alt']}")
     if state["unnumbered_tables"]:
         problems.append(f"tables not numbered as 'Table': {state['unnumbered_tables'][:8]}")
     return problems
@@ -279,16 +304,20 @@ def _check_page(browser, base: str, rel: Path, screenshots, timeout_ms: int, htm
         moved |= set(page.evaluate(_MOTION_JS)) - set(before)  # sampled often: a loop may come back to its start
     moved = sorted(moved)
     state = page.evaluate(_PAGE_STATE_JS)
+    covered = page.evaluate(_UNDER_MODEBAR_JS) if before else []
     if screenshots:
         page.screenshot(path=str(Path(screenshots) / (rel.as_posix().replace("/", "__") + ".png")), full_page=True)
     # The same page at a phone's width: plotly's responsive figures redraw on the resize.
     page.set_viewport_size(NARROW_VIEWPORT)
     page.wait_for_timeout(400 if before else 100)
     overflow = page.evaluate(_OVERFLOW_JS)
+    if before:
+        covered += [f"{c} at {NARROW_VIEWPORT['width']} px" for c in page.evaluate(_UNDER_MODEBAR_JS)]
     if screenshots:
         page.screenshot(path=str(Path(screenshots) / (rel.as_posix().replace("/", "__") + ".420.png")), full_page=True)
     page.close()
-    return PageReport(str(rel), state["plots"], state["maths"], _judge(state, external, js_errors, moved, overflow))
+    return PageReport(str(rel), state["plots"], state["maths"],
+                      _judge(state, external, js_errors, moved, overflow, covered))
 
 
 def main(argv: list[str] | None = None) -> int:
