@@ -159,12 +159,11 @@ def sample_grid(prompts: list[str], seed: int = 0, root: Path | None = None) -> 
             ax.set_xticks([])
             ax.set_yticks([])
             wrong = [a for a, ok in score(image, prompt).items() if not ok and a != "present"]
-            verdict = "all right" if not wrong else "wrong: " + ", ".join(wrong)
-            ax.set_title("\n".join(textwrap.wrap(verdict, 26)), fontsize=7.5, color="black" if not wrong else "#b00020")
-            if i == 0:  # the column's model over its first verdict
+            verdict = "\n".join(textwrap.wrap("all right" if not wrong else "wrong: " + ", ".join(wrong), 26))
+            ax.text(0.5, 1.03, verdict, transform=ax.transAxes, ha="center", va="bottom", fontsize=7.5,
+                    color="black" if not wrong else "#b00020")
+            if i == 0:  # the column's model, over its first verdict
                 ax.set_title(NAMES[model].replace(" (", "\n(") + "\n\n", fontsize=8.5, fontweight="bold", pad=8)
-                ax.text(0.5, 1.03, "\n".join(textwrap.wrap(verdict, 26)), transform=ax.transAxes, ha="center",
-                        va="bottom", fontsize=7.5, color="black" if not wrong else "#b00020")
             if j == 0:
                 ax.set_ylabel("\n".join(textwrap.wrap(f'"{prompt}"', 18)), fontsize=8)
     fig.suptitle("Same prompts, same seeds\n[trained miniatures (toy scale, shapes world)]", fontsize=9)

@@ -131,81 +131,69 @@ def _vae(plan: Plan, images, work: Path, log: dict, flux: bool = False):
 
 
 def _sd3(plan: Plan, latents, captions, enc, vae, work: Path, out: Path, log: dict) -> Path:
-    from lib.miniature.build import SD3_SCHEDULER
-    from lib.miniature.trained import sd3, snapshot
-
-    from lib.miniature.trained import weights_digest
+    from lib.miniature.trained import snapshot
 
     target = out / "sd3"
-    done = work / "sd3" / "done.json"
-    key = sd3_key(plan, vae)
-    info = json.loads(done.read_text()) if done.is_file() else None
-    if info is not None and info.get("key") == key and (target / "model_index.json").is_file() \
-            and info.get("snapshot") == weights_digest(target):
-        log["sd3"] = info
-        print(f"SD3-mini: trained before ({info['seconds']:.0f} s), in {target}", file=sys.stderr)
-        return target
-    if info is not None and info.get("key") != key:
-        print("SD3-mini: the stored training used other settings; training again", file=sys.stderr)
-        shutil.rmtree(work / "sd3")
-    unique = sorted(set(captions))
-    index = {c: i for i, c in enumerate(unique)}
-    embeds, pooled = sd3.encode_captions(enc, unique + [""])
-    caption_index = torch.tensor([index[c] for c in captions])
-    fit = sd3.train_sd3(latents, caption_index, embeds[:-1], pooled[:-1], (embeds[-1], pooled[-1]), work / "sd3",
-                        shift=SD3_SCHEDULER["shift"], steps=plan.sd3_steps, key=key)
-    _atomic_dir(target, lambda tmp: snapshot.save_sd3(tmp, fit.ema, vae, enc))
-    info = dict(seconds=round(fit.seconds, 1), steps=plan.sd3_steps, batch=sd3.BATCH,
-                final_loss=round(fit.losses[-1], 5), parameters=sum(p.numel() for p in fit.ema.parameters()),
-                p_drop_t5=sd3.P_DROP_T5, p_uncond=sd3.P_UNCOND, key=key, snapshot=weights_digest(target))
-    _atomic_json(done, info)
-    log["sd3"] = info
+    log["sd3"] = _fit_sd3_recipe("sd3", "SD3-mini", plan, latents, captions, enc, sd3_key(plan, vae), work, target,
+                                 "model_index.json", lambda tmp, ema: snapshot.save_sd3(tmp, ema, vae, enc))
     return target
 
 
 def _unet(plan: Plan, images, captions, enc, work: Path, out: Path, log: dict) -> Path:
     """UNet-mini, trained as SD3-mini was (same steps, batch, learning rate, dropouts, shift) on the latents of
-    SD3-mini's stored autoencoder; the snapshot (the UNet alone) in out/unet."""
+    SD3-mini's stored autoencoder (so the UNet does not depend on whether SD3-mini was trained in the same run);
+    the snapshot (the UNet alone) in out/unet."""
     from diffusers import AutoencoderKL
 
-    from lib.miniature.build import SD3_SCHEDULER
-    from lib.miniature.trained import sd3, trained_paths, unet, weights_digest
-    from lib.miniature.trained import vae as V
-
     from lib.errors import WeightsError
+    from lib.miniature.trained import trained_paths, unet, weights_digest
+    from lib.miniature.trained import vae as V
 
     try:
         sd3_dir = trained_paths(out, ("sd3",)).sd3
     except WeightsError as err:
         raise WeightsError(f"UNet-mini trains on SD3-mini's autoencoder and runs with its encoders, and {err}; "
                            "or pass --models sd3 unet") from None
-    vae = AutoencoderKL.from_pretrained(sd3_dir / "vae", torch_dtype=torch.float32).eval().requires_grad_(False)
-    target, done = out / "unet", work / "unet" / "done.json"
+    vae = AutoencoderKL.from_pretrained(sd3_dir / "vae", dtype=torch.float32).eval().requires_grad_(False)
     key = dict(sd3_key(plan, vae), config=unet.unet_config(), autoencoder=weights_digest(sd3_dir / "vae"))
-    key = json.loads(json.dumps(key))  # as done.json stores it
-    info = json.loads(done.read_text()) if done.is_file() else None
-    if info is not None and info.get("key") == key and (target / unet.UNET_FOLDER).is_dir() \
-            and info.get("snapshot") == weights_digest(target):
-        log["unet"] = info
-        print(f"UNet-mini: trained before ({info['seconds']:.0f} s), in {target}", file=sys.stderr)
-        return target
-    if info is not None:
-        print("UNet-mini: the stored training used other settings; training again", file=sys.stderr)
-        shutil.rmtree(work / "unet")
     with torch.no_grad():
         latents = (V.encode(vae, images) - vae.config.shift_factor) * vae.config.scaling_factor
+    target = out / "unet"
+    log["unet"] = _fit_sd3_recipe("unet", "UNet-mini", plan, latents, captions, enc, key, work, target,
+                                  f"{unet.UNET_FOLDER}/config.json", lambda tmp, ema: unet.save_unet(tmp, ema),
+                                  model=unet.new_denoiser)
+    return target
+
+
+def _fit_sd3_recipe(stage: str, label: str, plan: Plan, latents, captions, enc, key: dict, work: Path, target: Path,
+                    marker: str, save, model=None) -> dict:
+    """Train a denoiser with SD3-mini's recipe (lib.miniature.trained.sd3.train_sd3; `model()` builds it, default
+    SD3-mini's MMDiT) and write its snapshot with save(tmp_folder, ema) into target, atomically; skipped when
+    work/stage/done.json holds this key and target (with its `marker` file) is still the snapshot it wrote."""
+    from lib.miniature.build import SD3_SCHEDULER
+    from lib.miniature.trained import sd3, weights_digest
+
+    done = work / stage / "done.json"
+    key = json.loads(json.dumps(key))  # as done.json stores it (tuples become lists)
+    info = json.loads(done.read_text()) if done.is_file() else None
+    if info is not None and info.get("key") == key and (target / marker).is_file() \
+            and info.get("snapshot") == weights_digest(target):
+        print(f"{label}: trained before ({info['seconds']:.0f} s), in {target}", file=sys.stderr)
+        return info
+    if info is not None and info.get("key") != key:
+        print(f"{label}: the stored training used other settings; training again", file=sys.stderr)
+        shutil.rmtree(work / stage)
     unique = sorted(set(captions))
     index = {c: i for i, c in enumerate(unique)}
     embeds, pooled = sd3.encode_captions(enc, unique + [""])
     fit = sd3.train_sd3(latents, torch.tensor([index[c] for c in captions]), embeds[:-1], pooled[:-1],
-                        (embeds[-1], pooled[-1]), work / "unet", shift=SD3_SCHEDULER["shift"], steps=plan.sd3_steps,
-                        key=key, model=unet.new_denoiser(), label="UNet-mini")
-    _atomic_dir(target, lambda tmp: unet.save_unet(tmp, fit.ema))
+                        (embeds[-1], pooled[-1]), work / stage, shift=SD3_SCHEDULER["shift"], steps=plan.sd3_steps,
+                        key=key, model=model() if model else None, label=label)
+    _atomic_dir(target, lambda tmp: save(tmp, fit.ema))
     info = dict(_fit_info(fit, steps=plan.sd3_steps, batch=sd3.BATCH, p_drop_t5=sd3.P_DROP_T5, p_uncond=sd3.P_UNCOND),
                 key=key, snapshot=weights_digest(target))
     _atomic_json(done, info)
-    log["unet"] = info
-    return target
+    return info
 
 
 def teacher_key(plan: Plan, vae) -> dict:
