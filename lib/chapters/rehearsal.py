@@ -102,14 +102,58 @@ def peaks_figure(records: dict[str, Record], limit_gb: float | None = None, limi
     return fig
 
 
+def no_weights_gb(records: dict[str, Record]) -> float | None:
+    """The most a process of the rehearsal held in a step with no weights resident at all (the encode step of a
+    run whose embeddings came from the cache): Python, torch, diffusers, transformers and the library themselves.
+    None when no such step was measured."""
+    empty = [s["peak (GB)"] for r in records.values() for s in steps(r) if s["weights (GB)"] == 0]
+    return max(empty) if empty else None
+
+
+def floor(record: Record, records: dict[str, Record]) -> dict[str, Any] | None:
+    """The run's peak split as (weights resident in its peak step) + (the rest), beside the lowest peak staging
+    could reach: those weights on top of a process holding no weights (`no_weights_gb`). None if unmeasured."""
+    empty = no_weights_gb(records)
+    if empty is None:
+        return None
+    top = max(steps(record), key=lambda s: s["peak (GB)"])
+    return {"step": top["step"], "peak": top["peak (GB)"], "weights": top["weights (GB)"],
+            "rest": top["peak (GB)"] - top["weights (GB)"], "empty": empty, "floor": top["weights (GB)"] + empty}
+
+
+def floor_facts(records: dict[str, Record], name: str, prefix: str) -> dict[str, str]:
+    """Glue texts for where a run's peak comes from: {prefix}-peak, -step, -weights (resident in the peak step),
+    -rest (the peak above them), -empty (`no_weights_gb`), -sum (weights + empty) and -verdict (the peak against
+    that sum, with what follows). Empty when the run or a step without weights was not measured."""
+    if name not in records or (f := floor(records[name], records)) is None:
+        return {}
+    gap = f["peak"] - f["floor"]
+    if abs(gap) <= 0.05:
+        verdict = "at that sum, so no order of loading can lower it; only smaller weights would"
+    elif gap > 0:
+        verdict = f"{gap:.2f} GB above that sum: activations and the loaders' transient copies"
+    else:  # memory-mapped weights count once read; an embedding table's rows that no prompt uses never are
+        verdict = f"{-gap:.2f} GB under that sum, because memory-mapped weights count only where they were read"
+    out = {k: f"{f[k]:.2f}" for k in ("peak", "weights", "rest", "empty")}
+    out.update(sum=f"{f['floor']:.2f}", step=f["step"], verdict=verdict)
+    return {f"{prefix}-{k}": v for k, v in out.items()}
+
+
 def budget_lines(records: dict[str, Record]) -> list[str]:
-    """Each budget against the measured peak: 'within' or 'OVER', or 'not measured'."""
+    """Each budget against the measured peak: 'within' or 'OVER' (with where the peak comes from), or 'not
+    measured'."""
     lines = []
     for name, budget in BUDGETS_GB.items():
         if name in records:
             peak = peak_gb(records[name])
-            lines.append(f"{label(records[name])}: peak {peak:.2f} GB, budget {budget} GB: "
-                         f"{'within' if peak <= budget else 'OVER'}")
+            line = f"{label(records[name])}: peak {peak:.2f} GB, budget {budget} GB: " \
+                   f"{'within' if peak <= budget else 'OVER'}"
+            f = floor(records[name], records)
+            if peak > budget and f is not None:
+                line += (f" ({f['weights']:.2f} GB of weights in \"{f['step']}\" + {f['rest']:.2f} GB; a process "
+                         f"with no weights held {f['empty']:.2f} GB, so {f['floor']:.2f} GB is this configuration's "
+                         "floor)")
+            lines.append(line)
         else:
             lines.append(f"{name}: not measured (run `python -m lib rehearse --only {name.removeprefix(PREFIX)}`)")
     return lines

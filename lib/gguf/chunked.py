@@ -9,9 +9,11 @@ GEMM's summation order; tests/test_gguf_flux.py). The CUDA path (fused kernels) 
 
 `python -m lib.gguf.chunked` measures one such layer (random Q4_K weights, bf16, 64 tokens) on this CPU:
 the process's peak resident memory above its level before the forward, whole versus chunked. Measured here
-(Intel Xeon, 2 cores, torch 2.13.0): 334-357 MB whole, 77-101 MB chunked. The full-size rehearsal's
-end-to-end denoising peak did not fall with it beyond run-to-run variation on a busy machine (session note
-of 2026-11-22): most of that peak's excess over weights plus interpreter lies elsewhere.
+(Intel Xeon, 2 cores, torch 2.13.0): 334-357 MB whole; chunked, 77-101 MB with 32 MiB chunks, 20 MB with 8 MiB.
+The chunk size was set by the full-size rehearsal's FLUX.1-schnell denoising step with cached embeddings
+(`python -m lib rehearse --only flux-staged-cached --rerun`), run twice per size on 2026-12-04: peak 7.50 and
+7.50 GB with 32 MiB chunks (7.57 in the full run before), 7.43 and 7.41 GB with 8 MiB, 7.39 GB with 4 MiB; the
+step also took 37-38 s instead of 55 s (smaller chunks stay in cache), against 40 s at 4 MiB.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import functools
 
 import torch
 
-CHUNK_BYTES = 32 * 2**20  # dequantized bytes per chunk (float32 worst case): ~8 chunks for FLUX's linear1
+CHUNK_BYTES = 8 * 2**20  # dequantized bytes per chunk (float32 worst case): 32 chunks for FLUX's linear1
 
 
 def _gguf_linear_class() -> type:
