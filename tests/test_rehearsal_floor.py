@@ -50,7 +50,7 @@ def test_stored_sd3_without_t5_peaks_at_its_transformer_on_top_of_an_empty_proce
     records = rehearsal.rehearsal_records(STORED)
     f = rehearsal.floor(records["rehearsal-sd3-drop-t5-staged"], records)
     assert f["step"] == "denoise"
-    assert abs(f["peak"] - f["floor"]) <= 0.05
+    assert abs(f["peak"] - f["floor"]) <= rehearsal.AT_SUM_GB
     assert 0.2 < f["empty"] < 1.0  # Python + torch + diffusers + transformers, no weights
     line = next(x for x in rehearsal.budget_lines(records) if x.startswith("SD3 Medium, without T5"))
     assert ("OVER" in line) == (f["peak"] > rehearsal.BUDGETS_GB["rehearsal-sd3-drop-t5-staged"])
