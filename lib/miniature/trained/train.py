@@ -87,8 +87,8 @@ def sd3_key(plan: Plan, vae) -> dict:
     from lib.miniature.build import SD3_SCHEDULER
     from lib.miniature.trained import sd3, text
 
-    return dict(n_images=plan.n_images, steps=plan.sd3_steps, batch=sd3.BATCH, lr=sd3.LR, p_drop_t5=sd3.P_DROP_T5,
-                p_uncond=sd3.P_UNCOND, shift=SD3_SCHEDULER["shift"], clip=text.CLIP_CONTEXT, t5=text.T5_CONTEXT,
+    return dict(n_images=plan.n_images, steps=plan.sd3_steps, batch=sd3.BATCH, lr=sd3.LR, ema=sd3.EMA_DECAY,
+                p_drop_t5=sd3.P_DROP_T5, p_uncond=sd3.P_UNCOND, shift=SD3_SCHEDULER["shift"], clip=text.CLIP_CONTEXT, t5=text.T5_CONTEXT,
                 config=sd3.transformer_config(), vae_norm=[vae.config.shift_factor, vae.config.scaling_factor])
 
 
@@ -116,7 +116,7 @@ def _vae(plan: Plan, images, work: Path, log: dict, flux: bool = False):
             print(f"{label}: the stored one was trained with other settings; training again", file=sys.stderr)
             shutil.rmtree(work / name)
         fit = V.train_vae(images, work / name, steps=key["steps"], key=key, config=config, label=label)
-        state = dict(weights=fit.ema.state_dict(), seconds=fit.seconds, losses=fit.losses, key=key)
+        state = dict(weights=fit.ema.state_dict(), seconds=fit.seconds, losses=fit.losses, key=key, chip=_chip())
         torch.save(state, final.with_suffix(".tmp"))
         os.replace(final.with_suffix(".tmp"), final)
     vae = AutoencoderKL(**config)
@@ -125,8 +125,9 @@ def _vae(plan: Plan, images, work: Path, log: dict, flux: bool = False):
     raw = V.encode(vae, images)
     norm = V.normalisation(raw)
     vae.register_to_config(**norm)
-    log[name] = dict(seconds=round(state["seconds"], 1), steps=key["steps"], final_loss=round(state["losses"][-1], 5),
-                      parameters=sum(p.numel() for p in vae.parameters()), **norm)
+    log[name] = dict(seconds=round(state["seconds"], 1), chip=state.get("chip"), steps=key["steps"],
+                     final_loss=round(state["losses"][-1], 5), parameters=sum(p.numel() for p in vae.parameters()),
+                     **norm)
     return vae, (raw - norm["shift_factor"]) * norm["scaling_factor"]
 
 
@@ -234,8 +235,15 @@ def _save_state(path: Path, state: dict) -> dict:
     return state
 
 
+def _chip() -> str:
+    """The CPU a stage ran on, kept with its seconds: stages resumed from --work may have run on another machine."""
+    from lib.machine import device_info
+
+    return device_info("cpu")["chip"]
+
+
 def _fit_info(fit, **extra) -> dict:
-    return dict(seconds=round(fit.seconds, 1), final_loss=round(fit.losses[-1], 5),
+    return dict(seconds=round(fit.seconds, 1), chip=_chip(), final_loss=round(fit.losses[-1], 5),
                 parameters=sum(p.numel() for p in fit.ema.parameters()), **extra)
 
 
@@ -278,7 +286,7 @@ def _flux(plan: Plan, images, captions, enc, work: Path, out: Path, log: dict) -
         started = time.perf_counter()
         noises, made = flux.teacher_pairs(teacher, vae, enc, pair_captions, side)
         pairs = _save_state(work / "flux_pairs" / "pairs.pt", dict(noises=noises, images=made, key=s_key, info=dict(
-            seconds=round(time.perf_counter() - started, 1), n=len(made), steps=flux.PAIR_STEPS,
+            seconds=round(time.perf_counter() - started, 1), chip=_chip(), n=len(made), steps=flux.PAIR_STEPS,
             guidance=flux.PAIR_GUIDANCE)))
     log["flux_pairs"] = pairs["info"]
     cap_i = torch.tensor([index[c] for c in pair_captions])
