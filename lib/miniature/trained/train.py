@@ -88,7 +88,8 @@ def sd3_key(plan: Plan, vae) -> dict:
     from lib.miniature.trained import sd3, text
 
     return dict(n_images=plan.n_images, steps=plan.sd3_steps, batch=sd3.BATCH, lr=sd3.LR, ema=sd3.EMA_DECAY,
-                p_drop_t5=sd3.P_DROP_T5, p_uncond=sd3.P_UNCOND, shift=SD3_SCHEDULER["shift"], clip=text.CLIP_CONTEXT, t5=text.T5_CONTEXT,
+                p_drop_t5=sd3.P_DROP_T5, p_uncond=sd3.P_UNCOND, shift=SD3_SCHEDULER["shift"], clip=text.CLIP_CONTEXT,
+                t5=text.T5_CONTEXT,
                 config=sd3.transformer_config(), vae_norm=[vae.config.shift_factor, vae.config.scaling_factor])
 
 
