@@ -36,7 +36,7 @@ class TrainedPaths:
 # measured seconds, rounded up: SD3 = autoencoder + SD3-mini, FLUX = autoencoder, teacher, pairs and student,
 # UNet = the UNet alone on SD3-mini's stored autoencoder), for the message that says how to make a missing one
 _MARKER = {"sd3": "model_index.json", "flux": "model_index.json", "unet": "unet/config.json"}
-_MINUTES = {"sd3": 25, "flux": 25, "unet": 16}
+_MINUTES = {"sd3": 25, "flux": 33, "unet": 13}
 
 
 def trained_paths(root: Path | None = None, families: tuple[str, ...] = ("sd3", "flux")) -> TrainedPaths:

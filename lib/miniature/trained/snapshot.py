@@ -18,6 +18,14 @@ def _scheduler(config: dict):
     return FlowMatchEulerDiscreteScheduler(**config)
 
 
+def _copy(encoder):
+    """A copy of a frozen encoder to cast for saving: casting the run's own encoders to float16 and back would round
+    them for every later stage of the run (and change their digest, the key those stages resume by)."""
+    import copy
+
+    return copy.deepcopy(encoder)
+
+
 def save_sd3(out: Path, transformer, vae, enc: dict) -> Path:
     """A StableDiffusion3Pipeline snapshot: CLIP-L, CLIP-G, T5 (frozen), the trained MMDiT and autoencoder."""
     from diffusers import StableDiffusion3Pipeline
@@ -26,8 +34,8 @@ def save_sd3(out: Path, transformer, vae, enc: dict) -> Path:
 
     pipe = StableDiffusion3Pipeline(
         transformer=transformer, vae=vae, scheduler=_scheduler(SD3_SCHEDULER),
-        text_encoder=enc["clip_l"], tokenizer=enc["tokenizer"], text_encoder_2=enc["clip_g"],
-        tokenizer_2=enc["tokenizer"], text_encoder_3=enc["t5"], tokenizer_3=enc["tokenizer_t5"])
+        text_encoder=_copy(enc["clip_l"]), tokenizer=enc["tokenizer"], text_encoder_2=_copy(enc["clip_g"]),
+        tokenizer_2=enc["tokenizer"], text_encoder_3=_copy(enc["t5"]), tokenizer_3=enc["tokenizer_t5"])
     pipe.to(torch.float16).save_pretrained(out)
     pipe.to(torch.float32)
     return out
@@ -55,7 +63,8 @@ def save_flux(out: Path, transformer, vae, enc: dict, teacher=None) -> Path:
     from lib.miniature.build import FLUX_SCHEDULER
 
     pipe = FluxPipeline(transformer=transformer, vae=vae, scheduler=_scheduler(FLUX_SCHEDULER),
-                        text_encoder=enc["clip_l_plain"], tokenizer=enc["tokenizer"], text_encoder_2=enc["t5"],
+                        text_encoder=_copy(enc["clip_l_plain"]), tokenizer=enc["tokenizer"],
+                        text_encoder_2=_copy(enc["t5"]),
                         tokenizer_2=enc["tokenizer_t5"])
     pipe.to(torch.float16).save_pretrained(out)
     pipe.to(torch.float32)

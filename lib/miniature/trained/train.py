@@ -82,14 +82,15 @@ def vae_key(plan: Plan, flux: bool = False) -> dict:
                 lr=V.LR, kl=V.KL_WEIGHT, config={k: list(v) if isinstance(v, tuple) else v for k, v in config.items()})
 
 
-def sd3_key(plan: Plan, vae) -> dict:
-    """Everything that shapes the trained SD3-mini, the autoencoder's latent scaling included."""
+def sd3_key(plan: Plan, vae, encoders: str) -> dict:
+    """Everything that shapes the trained SD3-mini, the autoencoder's latent scaling and the frozen text encoders
+    (`encoders`: their text.encoder_digest) included."""
     from lib.miniature.build import SD3_SCHEDULER
     from lib.miniature.trained import sd3, text
 
     return dict(n_images=plan.n_images, steps=plan.sd3_steps, batch=sd3.BATCH, lr=sd3.LR, ema=sd3.EMA_DECAY,
                 p_drop_t5=sd3.P_DROP_T5, p_uncond=sd3.P_UNCOND, shift=SD3_SCHEDULER["shift"], clip=text.CLIP_CONTEXT,
-                t5=text.T5_CONTEXT,
+                t5=text.T5_CONTEXT, encoders=encoders,
                 config=sd3.transformer_config(), vae_norm=[vae.config.shift_factor, vae.config.scaling_factor])
 
 
@@ -133,10 +134,11 @@ def _vae(plan: Plan, images, work: Path, log: dict, flux: bool = False):
 
 
 def _sd3(plan: Plan, latents, captions, enc, vae, work: Path, out: Path, log: dict) -> Path:
-    from lib.miniature.trained import snapshot
+    from lib.miniature.trained import snapshot, text
 
     target = out / "sd3"
-    log["sd3"] = _fit_sd3_recipe("sd3", "SD3-mini", plan, latents, captions, enc, sd3_key(plan, vae), work, target,
+    key = sd3_key(plan, vae, text.encoder_digest(enc))
+    log["sd3"] = _fit_sd3_recipe("sd3", "SD3-mini", plan, latents, captions, enc, key, work, target,
                                  "model_index.json", lambda tmp, ema: snapshot.save_sd3(tmp, ema, vae, enc))
     return target
 
@@ -148,7 +150,7 @@ def _unet(plan: Plan, images, captions, enc, work: Path, out: Path, log: dict) -
     from diffusers import AutoencoderKL
 
     from lib.errors import WeightsError
-    from lib.miniature.trained import trained_paths, unet, weights_digest
+    from lib.miniature.trained import text, trained_paths, unet, weights_digest
     from lib.miniature.trained import vae as V
 
     try:
@@ -157,7 +159,8 @@ def _unet(plan: Plan, images, captions, enc, work: Path, out: Path, log: dict) -
         raise WeightsError(f"UNet-mini trains on SD3-mini's autoencoder and runs with its encoders, and {err}; "
                            "or pass --models sd3 unet") from None
     vae = AutoencoderKL.from_pretrained(sd3_dir / "vae", dtype=torch.float32).eval().requires_grad_(False)
-    key = dict(sd3_key(plan, vae), config=unet.unet_config(), autoencoder=weights_digest(sd3_dir / "vae"))
+    key = dict(sd3_key(plan, vae, text.encoder_digest(enc)), config=unet.unet_config(),
+               autoencoder=weights_digest(sd3_dir / "vae"))
     with torch.no_grad():
         latents = (V.encode(vae, images) - vae.config.shift_factor) * vae.config.scaling_factor
     target = out / "unet"
@@ -198,12 +201,14 @@ def _fit_sd3_recipe(stage: str, label: str, plan: Plan, latents, captions, enc, 
     return info
 
 
-def teacher_key(plan: Plan, vae) -> dict:
-    """Everything that shapes the FLUX-mini teacher, its autoencoder's latent scaling included."""
+def teacher_key(plan: Plan, vae, encoders: str) -> dict:
+    """Everything that shapes the FLUX-mini teacher, its autoencoder's latent scaling and the frozen text encoders
+    (their text.encoder_digest) included."""
     from lib.miniature.trained import flux, text
 
     return dict(n_images=plan.n_images, steps=plan.teacher_steps, batch=flux.BATCH, lr=flux.LR,
-                p_uncond=flux.P_UNCOND, clip=text.CLIP_CONTEXT, t5=text.T5_CONTEXT, config=flux.transformer_config(),
+                p_uncond=flux.P_UNCOND, clip=text.CLIP_CONTEXT, t5=text.T5_CONTEXT, encoders=encoders,
+                config=flux.transformer_config(),
                 scheduler=flux.DEV_SCHEDULER, vae_norm=[vae.config.shift_factor, vae.config.scaling_factor])
 
 
@@ -252,12 +257,12 @@ def _flux(plan: Plan, images, captions, enc, work: Path, out: Path, log: dict) -
     """FLUX's autoencoder, the teacher, its image pairs, the reflow student; the snapshot in out/flux."""
     from diffusers import FluxTransformer2DModel
 
-    from lib.miniature.trained import flux, snapshot, weights_digest
+    from lib.miniature.trained import flux, snapshot, text, weights_digest
 
     vae, latents = _vae(plan, images, work, log, flux=True)
     side = latents.shape[-1]
     packed = flux.pack(latents)
-    t_key = teacher_key(plan, vae)
+    t_key = teacher_key(plan, vae, text.encoder_digest(enc))
     s_key = json.loads(json.dumps(student_key(plan, t_key)))  # as done.json stores it (tuples become lists)
     target, done = out / "flux", work / "flux_student" / "done.json"
     info = json.loads(done.read_text()) if done.is_file() else None
@@ -266,6 +271,9 @@ def _flux(plan: Plan, images, captions, enc, work: Path, out: Path, log: dict) -
         log.update(info["log"])
         print(f"FLUX-mini: trained before, in {target}", file=sys.stderr)
         return target
+    if info is not None and info.get("key") != s_key:  # its checkpoint too: the loop refuses other settings' state
+        print("FLUX-mini student: the stored training used other settings; training again", file=sys.stderr)
+        shutil.rmtree(work / "flux_student")
     unique = sorted(set(captions))
     index = {c: i for i, c in enumerate(unique)}
     embeds, pooled = flux.encode_captions(enc, unique + [""])
