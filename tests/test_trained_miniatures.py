@@ -64,9 +64,10 @@ def test_clip_reads_a_short_context_and_t5_the_whole_caption(tmp_path):
 
 
 def test_the_miniature_t5_reads_word_order_where_a_random_one_reads_a_bag_of_words(tmp_path):
-    """Swapping the colours of "a red circle above a blue square" swaps which colour each shape goes with. A random
-    T5 (no learned position biases) gives each shape word the same vector either way, to float precision; with
-    text.word_order_bias the shape words differ, so the denoiser can learn which colour each shape has."""
+    """Swapping the colours of "a red circle above a blue square" swaps which colour each shape goes with. With
+    text.word_order_bias the shape words' vectors differ, so the denoiser can learn which colour each shape has;
+    with the relative-position bias zeroed (no word order at all) each shape word gets the same vector either way,
+    up to float rounding."""
     import torch
 
     text.write_tokenizers(tmp_path)
@@ -84,8 +85,8 @@ def test_the_miniature_t5_reads_word_order_where_a_random_one_reads_a_bag_of_wor
     assert cosines().max() < 0.95, cosines()  # measured: 0.83 and 0.86
     digest = text.encoder_digest(enc)
     with torch.no_grad():
-        t5.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.normal_(0, 0.1)
-    assert cosines().min() > 0.999, cosines()  # a bag of words
+        t5.encoder.block[0].layer[0].SelfAttention.relative_attention_bias.weight.zero_()
+    assert cosines().min() > 1 - 1e-5, cosines()  # a bag of words
     assert text.encoder_digest(enc) != digest  # and a model trained on it has another key
 
 
@@ -207,11 +208,12 @@ def test_the_committed_sd3_mini_follows_single_object_prompts():
 
 def test_the_committed_sd3_mini_reads_the_second_object_of_a_relation_from_t5():
     """"a red circle above a blue square": CLIP's short context ends before "square", so only T5 carries it. With
-    T5 the committed study measured the relation right in about 95 % of images and both shapes in about 55 %;
-    without T5 the relation falls to about 15 %. The bounds sit 4 or more standard errors (n = 60) from those."""
+    T5 the committed study (200 images) measured the relation right in 98 % of images and both shapes in 70 %;
+    without T5 the relation in 32 %. The bounds sit 4 or more standard errors (n = 60) from those. What they
+    guard: the model trained on a bag-of-words T5 scored 59.5 % on the relation and 35 % on the shapes."""
     with_t5, without = _committed_sd3_scores("relation"), _committed_sd3_scores("relation", t5=False)
-    assert with_t5["relation"][0] >= 0.75 and with_t5["shape"][0] >= 0.3, with_t5
-    assert without["relation"][0] <= 0.45, without
+    assert with_t5["relation"][0] >= 0.75 and with_t5["shape"][0] >= 0.45, with_t5
+    assert without["relation"][0] <= 0.6, without
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -330,13 +332,14 @@ def test_state_trained_with_other_settings_is_trained_again_not_reused(quick, tm
     root, _ = quick
     shutil.copytree(root / "work", tmp_path / "work")
     shutil.copytree(root / "out", tmp_path / "out")
+    student = trained.weights_digest(tmp_path / "out" / "flux")
     log = train_miniatures(tmp_path / "out", tmp_path / "work", replace(Plan.quick(), sd3_steps=4, teacher_steps=4))
     err = capsys.readouterr().err
     assert "autoencoder: trained before" in err and "SD3-mini: the stored training used other settings" in err
     assert log["sd3"]["steps"] == 4 and log["sd3"]["key"]["steps"] == 4
     # a new teacher makes new pairs and a new student, whose finished state from the first run is not resumed
     assert "FLUX-mini student: the stored training used other settings" in err
-    assert log["flux_teacher"]["steps"] == 4 and log["flux_student"]["steps"] == Plan.quick().student_steps
+    assert log["flux_teacher"]["steps"] == 4 and trained.weights_digest(tmp_path / "out" / "flux") != student
 
 
 # ------------------------------------------------------------------------------------ the committed FLUX-mini

@@ -179,6 +179,7 @@ def sd3_facts(data: dict, log: dict, prefix: str = "ch4") -> dict[str, str]:
         f"{prefix}-tm-steps": str(sd3["steps"]), f"{prefix}-tm-batch": str(sd3["batch"]),
         f"{prefix}-tm-images": str(log["plan"]["n_images"]),
         f"{prefix}-tm-p-t5": pct(sd3["p_drop_t5"]), f"{prefix}-tm-p-uncond": pct(sd3["p_uncond"]),
+        f"{prefix}-tm-p-clip": pct(sd3["key"]["p_drop_clip"]),
         f"{prefix}-adh-n": str(data["n"]),
         f"{prefix}-adh-chip": data["machine"].get("chip", "unknown CPU"),
     }

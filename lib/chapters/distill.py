@@ -116,7 +116,7 @@ def flux_facts(data: dict, log: dict, prefix: str = "ch5") -> dict[str, str]:
         f"{prefix}-fm-student-steps": str(s["steps"]), f"{prefix}-fm-batch": str(t["batch"]),
         f"{prefix}-fm-p-uncond": pct(t["p_uncond"]), f"{prefix}-fm-pairs": str(p["n"]),
         f"{prefix}-fm-pair-steps": str(PAIR_STEPS), f"{prefix}-fm-pair-guidance": f"{PAIR_GUIDANCE:g}",
-        f"{prefix}-fm-shift": f"{dev_shift(64):.2f}",
+        f"{prefix}-fm-shift": f"{dev_shift(64):.2f}", f"{prefix}-fm-sd3-steps": str(log["sd3"]["steps"]),
         f"{prefix}-fm-minutes": f"{(log['flux_vae']['seconds'] + t['seconds'] + p['seconds'] + s['seconds']) / 60:.0f}",
         f"{prefix}-fm-n": str(data["n"]), f"{prefix}-fm-chip": data["machine"].get("chip", "unknown CPU"),
         f"{prefix}-fm-teacher-steps-cfg": str(TEACHER_STEPS), f"{prefix}-fm-teacher-cfg": f"{TEACHER_GUIDANCE:g}",

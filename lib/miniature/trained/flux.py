@@ -126,7 +126,8 @@ def train_teacher(packed: torch.Tensor, caption_index: torch.Tensor, embeds: tor
         t = shift_timesteps(torch.sigmoid(torch.randn(BATCH, generator=gen)), shift)
         return _flow_loss(m, x0, torch.randn(x0.shape, generator=gen), t, pe, pp, img_ids, txt_ids)
 
-    return train(model, loss_fn, steps=steps, lr=LR, seed=seed, work=work, label="FLUX-mini teacher", key=key)
+    return train(model, loss_fn, steps=steps, lr=LR, seed=seed, work=work, label="FLUX-mini teacher", key=key,
+                 math_attention=True)
 
 
 def _flow_loss(m, x0, noise, t, pe, pp, img_ids, txt_ids) -> torch.Tensor:
@@ -182,4 +183,4 @@ def train_student(teacher, noises: torch.Tensor, images: torch.Tensor, embeds: t
         return _flow_loss(m, images[idx], noises[idx], t, embeds[idx], pooled[idx], img_ids, txt_ids)
 
     return train(model, loss_fn, steps=steps, lr=STUDENT_LR, seed=seed, work=work, label="FLUX-mini student",
-                 key=key, warmup=0.1)
+                 key=key, warmup=0.1, math_attention=True)

@@ -44,9 +44,11 @@ def autocast_dtype() -> torch.dtype | None:
 
 def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, torch.Generator], torch.Tensor], *,
           steps: int, lr: float, seed: int, work: Path, label: str, ema_decay: float = 0.999,
-          warmup: float = 0.05, weight_decay: float = 0.0, key: dict | None = None) -> Fit:
+          warmup: float = 0.05, weight_decay: float = 0.0, key: dict | None = None,
+          math_attention: bool = False) -> Fit:
     """Run `steps` optimisation steps of loss_fn(model, generator); resume from work/checkpoint.pt if present and
-    made with the same `key` (the settings that shape the result), else refuse with a message."""
+    made with the same `key` (the settings that shape the result), else refuse with a message. `math_attention`:
+    the denoisers' attention kernel under bfloat16 autocast (see below)."""
     work.mkdir(parents=True, exist_ok=True)
     ckpt = work / "checkpoint.pt"
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.99))
@@ -67,11 +69,13 @@ def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, torch.Gene
         start, losses, spent = state["step"], state["losses"], state["seconds"]
     cast = autocast_dtype()
     model.train()
-    # Under bfloat16 autocast the plain (math) attention trains faster than the fused flash kernel, whose backward is
-    # slow at these ~100-token sequences: per step 25 % faster for SD3-mini and UNet-mini, 5 % for FLUX-mini (batch
-    # 128, AMD EPYC with AVX512-BF16, torch 2.13). In float32 (CPUs without bf16 kernels) the default is kept.
+    # math_attention: under bfloat16 autocast the plain (math) attention trains the denoisers faster than the fused
+    # flash kernel, whose backward is slow at their ~100-token sequences: per step 25 % faster for SD3-mini and
+    # UNet-mini, 5 % for FLUX-mini (batch 128, AMD EPYC with AVX512-BF16, torch 2.13). The autoencoders keep the
+    # default kernel, under which their committed weights were trained (the kernels round differently). In float32
+    # (CPUs without bf16 kernels) the default is kept.
     def attention():
-        return sdpa_kernel(SDPBackend.MATH) if cast is not None else contextlib.nullcontext()
+        return sdpa_kernel(SDPBackend.MATH) if math_attention and cast is not None else contextlib.nullcontext()
 
     t0, window = time.perf_counter(), []
     for step in range(start, steps):

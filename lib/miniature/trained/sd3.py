@@ -5,8 +5,12 @@ Training follows Esser et al. 2024 (the SD3 paper) where a toy scale allows:
 - timesteps from the logit-normal distribution (sec. 3.1, "lognorm(0, 1)"), then moved by SD3 Medium's
   timestep shift (its scheduler's shift, the same formula the sampler uses: t' = s t / (1 + (s - 1) t));
 - T5 dropped at random (SD3 drops each of its three encoders independently, sec. 5.3.3, so that T5 can be left
-  out at inference; here only T5 is dropped): its part of the prompt sequence becomes zeros, exactly what the
-  pipeline feeds without T5;
+  out at inference): its part of the prompt sequence becomes zeros, exactly what the pipeline feeds without T5;
+- the two CLIPs dropped together, their tokens and pooled vector zeroed, in a share of the examples that keep T5
+  (SD3 drops each encoder; here never CLIP and T5 at once). It makes the model read from T5 what only T5
+  carries: the second object of "a red circle above a blue square" (CLIP's context ends before it). Measured on
+  200 relation prompts (28 steps, CFG 5), without it and with it: the second object's shape right in 59 % and
+  76 % of images, the first object's shape drawn for it in 30 % and 14 %; every attribute right in 52 % and 67 %;
 - the whole prompt dropped at random for classifier-free guidance: replaced by the empty prompt's encoding,
   which is what the pipeline uses as its negative prompt.
 The text encoders are frozen (lib.miniature.trained.text); prompts are encoded once by the pipeline's own
@@ -22,6 +26,7 @@ import torch
 from lib.miniature.trained.text import CLIP_CONTEXT, T5_CONTEXT
 
 P_DROP_T5 = 0.3
+P_DROP_CLIP = 0.3  # of the examples that keep T5
 P_UNCOND = 0.1
 STEPS, BATCH = 1800, 128
 # Learning rate and weight average, measured on this recipe at 1800 steps (200 single-object prompts, 28 steps, CFG 5):
@@ -101,6 +106,8 @@ def train_sd3(latents: torch.Tensor, caption_index: torch.Tensor, embeds: torch.
         pe[uncond], pp[uncond] = empty_pe, empty_pooled
         no_t5 = torch.rand(BATCH, generator=gen) < P_DROP_T5
         pe[no_t5, CLIP_CONTEXT:] = 0
+        no_clip = (torch.rand(BATCH, generator=gen) < P_DROP_CLIP) & ~no_t5
+        pe[no_clip, :CLIP_CONTEXT], pp[no_clip] = 0, 0
         t = shift_timesteps(torch.sigmoid(torch.randn(BATCH, generator=gen)), shift)
         noise = torch.randn(x0.shape, generator=gen)
         tt = t.view(-1, 1, 1, 1)
@@ -109,4 +116,4 @@ def train_sd3(latents: torch.Tensor, caption_index: torch.Tensor, embeds: torch.
         return torch.nn.functional.mse_loss(v.float(), noise - x0)
 
     return train(model, loss_fn, steps=steps, lr=LR, seed=seed, work=work, label=label, ema_decay=EMA_DECAY,
-                 key=key)
+                 key=key, math_attention=True)

@@ -10,7 +10,7 @@ The encoders are never trained, as SD3's and FLUX's are frozen during their trai
 random outputs tell words and their positions apart. T5 has no position embeddings: it knows word order only
 through the relative-position biases of its attention (Raffel et al. 2020, sec. 2.1), learned in a real T5 and
 near zero when random. A random T5 is a bag of words (measured: "circle" in "a red circle above a blue square"
-and in "a red square above a blue circle" gives the same vector, cosine 1.0), which cannot say which colour goes
+and in "a red square above a blue circle" gives the same vector to float rounding), which cannot say which colour goes
 with which shape. `word_order_bias` gives each of its heads one relative offset to attend to (the previous,
 next, second previous, second next word), so each output mixes a word with its neighbours, as a trained T5's
 does. What a pretrained encoder adds beyond that (meaning shared between words, e.g. that "crimson" is near
@@ -30,7 +30,7 @@ SEED = 11
 # T5's bidirectional relative-position buckets (transformers' T5Attention._relative_position_bucket, 32 buckets):
 # an offset of -k words is bucket k, +k is bucket 16 + k (k < 8). One offset per head, as many heads as offsets.
 WORD_ORDER_OFFSETS = (-1, +1, -2, +2)
-WORD_ORDER_LOGIT = 10.0  # e^10: each head's attention all but one-hot on its offset, over any content score
+WORD_ORDER_LOGIT = 10.0  # e^10: each head's attention all but one-hot on its offset, over content scores of order 1
 
 
 def corpus() -> list[str]:

@@ -89,8 +89,8 @@ def sd3_key(plan: Plan, vae, encoders: str) -> dict:
     from lib.miniature.trained import sd3, text
 
     return dict(n_images=plan.n_images, steps=plan.sd3_steps, batch=sd3.BATCH, lr=sd3.LR, ema=sd3.EMA_DECAY,
-                p_drop_t5=sd3.P_DROP_T5, p_uncond=sd3.P_UNCOND, shift=SD3_SCHEDULER["shift"], clip=text.CLIP_CONTEXT,
-                t5=text.T5_CONTEXT, encoders=encoders,
+                p_drop_t5=sd3.P_DROP_T5, p_drop_clip=sd3.P_DROP_CLIP, p_uncond=sd3.P_UNCOND,
+                shift=SD3_SCHEDULER["shift"], clip=text.CLIP_CONTEXT, t5=text.T5_CONTEXT, encoders=encoders,
                 config=sd3.transformer_config(), vae_norm=[vae.config.shift_factor, vae.config.scaling_factor])
 
 
@@ -195,7 +195,8 @@ def _fit_sd3_recipe(stage: str, label: str, plan: Plan, latents, captions, enc, 
                         (embeds[-1], pooled[-1]), work / stage, shift=SD3_SCHEDULER["shift"], steps=plan.sd3_steps,
                         key=key, model=model() if model else None, label=label)
     _atomic_dir(target, lambda tmp: save(tmp, fit.ema))
-    info = dict(_fit_info(fit, steps=plan.sd3_steps, batch=sd3.BATCH, p_drop_t5=sd3.P_DROP_T5, p_uncond=sd3.P_UNCOND),
+    info = dict(_fit_info(fit, steps=plan.sd3_steps, batch=sd3.BATCH, p_drop_t5=sd3.P_DROP_T5,
+                          p_drop_clip=sd3.P_DROP_CLIP, p_uncond=sd3.P_UNCOND),
                 key=key, snapshot=weights_digest(target))
     _atomic_json(done, info)
     return info
