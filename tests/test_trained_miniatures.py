@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from lib import config as cfg
 from lib.config import DiffusionConfig
@@ -105,6 +106,10 @@ def test_the_quick_run_writes_a_snapshot_the_library_loads_like_real_weights(qui
     root, log = quick
     assert (root / "out" / "sd3" / "model_index.json").is_file() and (root / "out" / "training.json").is_file()
     assert {r["kind"] for r in log["adherence"]["rows"]} == {"single", "relation"}
+    from lib.miniature.trained.loop import autocast_dtype
+
+    here = "bfloat16" if autocast_dtype() is torch.bfloat16 else "float32"  # each stage names the arithmetic it ran in
+    assert {log[s]["precision"] for s in ("vae", "sd3", "flux_vae", "flux_teacher", "flux_pairs", "unet")} == {here}
     config = DiffusionConfig("sd3-medium", "a red circle above a blue square", miniature=True, trained=True, steps=2)
     weights = from_trained(config, root / "out")
     result = generate_many(load_pipeline(config, weights), [config])[0]
@@ -405,3 +410,18 @@ def test_the_committed_flux_student_follows_colours_in_four_unguided_steps():
     scores = evaluate.adherence(images, prompts)
     assert images.shape == (60, 32, 32, 3) and images.std() > 10
     assert scores["colour"][0] >= 0.7, scores
+
+
+def test_the_summary_sets_every_stage_and_study_against_the_budget():
+    from lib.miniature.trained.train import BUDGET_MINUTES, budget_line
+
+    def log(stage_seconds: float) -> dict:
+        return {"vae": dict(seconds=stage_seconds, chip="AMD EPYC", precision="float32"),
+                "sd3": dict(seconds=stage_seconds, chip="Xeon"),
+                "adherence": dict(seconds=60.0, rows=[]), "wall_seconds_this_run": 90.0}
+
+    under = budget_line(log(30.0))  # 30 + 30 + 60 s
+    assert under.startswith("stages and studies: 2.0 min on AMD EPYC (float32), Xeon") and ": within)" in under
+    assert "this run took 1.5 min" in under
+    over = budget_line(log(60 * BUDGET_MINUTES / 2))  # two halves of the budget, plus a study
+    assert ": OVER)" in over and f"budget {BUDGET_MINUTES} min" in over

@@ -26,6 +26,7 @@ from lib.miniature.trained import TRAINED_DIR
 
 STAGES = ("vae", "sd3", "flux_vae", "flux_teacher", "flux_pairs", "flux_student", "unet")
 MODELS = ("sd3", "flux", "unet")
+BUDGET_MINUTES = 45  # every stage and study of the three models, on a 2-core machine (the project's budget)
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def _vae(plan: Plan, images, work: Path, log: dict, flux: bool = False):
             print(f"{label}: the stored one was trained with other settings; training again", file=sys.stderr)
             shutil.rmtree(work / name)
         fit = V.train_vae(images, work / name, steps=key["steps"], key=key, config=config, label=label)
-        state = dict(weights=fit.ema.state_dict(), seconds=fit.seconds, losses=fit.losses, key=key, chip=_chip())
+        state = dict(weights=fit.ema.state_dict(), seconds=fit.seconds, losses=fit.losses, key=key, **_where())
         torch.save(state, final.with_suffix(".tmp"))
         os.replace(final.with_suffix(".tmp"), final)
     vae = AutoencoderKL(**config)
@@ -127,9 +128,9 @@ def _vae(plan: Plan, images, work: Path, log: dict, flux: bool = False):
     raw = V.encode(vae, images)
     norm = V.normalisation(raw)
     vae.register_to_config(**norm)
-    log[name] = dict(seconds=round(state["seconds"], 1), chip=state.get("chip"), steps=key["steps"],
-                     final_loss=round(state["losses"][-1], 5), parameters=sum(p.numel() for p in vae.parameters()),
-                     **norm)
+    log[name] = dict(seconds=round(state["seconds"], 1), chip=state.get("chip"), precision=state.get("precision"),
+                     steps=key["steps"], final_loss=round(state["losses"][-1], 5),
+                     parameters=sum(p.numel() for p in vae.parameters()), **norm)
     return vae, (raw - norm["shift_factor"]) * norm["scaling_factor"]
 
 
@@ -242,15 +243,18 @@ def _save_state(path: Path, state: dict) -> dict:
     return state
 
 
-def _chip() -> str:
-    """The CPU a stage ran on, kept with its seconds: stages resumed from --work may have run on another machine."""
+def _where() -> dict[str, str]:
+    """The CPU a stage ran on and its arithmetic, kept with its seconds: stages resumed from --work may have run on
+    another machine, and a CPU without bfloat16 kernels trains in float32, markedly slower (see loop.autocast_dtype)."""
     from lib.machine import device_info
+    from lib.miniature.trained.loop import autocast_dtype
 
-    return device_info("cpu")["chip"]
+    precision = str(autocast_dtype() or torch.float32).removeprefix("torch.")
+    return dict(chip=device_info("cpu")["chip"], precision=precision)
 
 
 def _fit_info(fit, **extra) -> dict:
-    return dict(seconds=round(fit.seconds, 1), chip=_chip(), final_loss=round(fit.losses[-1], 5),
+    return dict(seconds=round(fit.seconds, 1), **_where(), final_loss=round(fit.losses[-1], 5),
                 parameters=sum(p.numel() for p in fit.ema.parameters()), **extra)
 
 
@@ -296,7 +300,7 @@ def _flux(plan: Plan, images, captions, enc, work: Path, out: Path, log: dict) -
         started = time.perf_counter()
         noises, made = flux.teacher_pairs(teacher, vae, enc, pair_captions, side)
         pairs = _save_state(work / "flux_pairs" / "pairs.pt", dict(noises=noises, images=made, key=s_key, info=dict(
-            seconds=round(time.perf_counter() - started, 1), chip=_chip(), n=len(made), steps=flux.PAIR_STEPS,
+            seconds=round(time.perf_counter() - started, 1), **_where(), n=len(made), steps=flux.PAIR_STEPS,
             guidance=flux.PAIR_GUIDANCE)))
     log["flux_pairs"] = pairs["info"]
     cap_i = torch.tensor([index[c] for c in pair_captions])
@@ -392,13 +396,13 @@ def _train(out: Path, work: Path, plan: Plan) -> dict:
     plan_log = {k: list(v) if isinstance(v, tuple) else v for k, v in plan.__dict__.items()}
     # the models whose entries the file holds, this run's and earlier runs' (each run's settings are the same plan)
     plan_log["models"] = [m for m in MODELS if m in plan.models or m in training.get("plan", {}).get("models", ())]
-    training.update(plan=plan_log,
-                    **_provenance(), wall_seconds_this_run=round(time.perf_counter() - started, 1))
+    log["wall_seconds_this_run"] = round(time.perf_counter() - started, 1)
+    training.update(plan=plan_log, **_provenance(), wall_seconds_this_run=log["wall_seconds_this_run"])
     _atomic_json(stored, training)
     return log
 
 
-def summary(log: dict) -> str:
+def summary(log: dict, budget: bool = True) -> str:
     lines = [f"{name}: {log[name]['seconds']:.0f} s" + (f" training, final loss {log[name]['final_loss']:.4f}"
                                                         if "final_loss" in log[name] else "")
              for name in STAGES if name in log]
@@ -411,7 +415,24 @@ def summary(log: dict) -> str:
         cond = Condition(**{f.name: row[f.name] for f in fields(Condition) if f.name in row})
         lines.append(f"{cond.name}: " + ", ".join(f"{k} {v[0]:.0%} [{v[1]:.0%}, {v[2]:.0%}]"
                                                   for k, v in row["scores"].items()) + f" (n = {row['n']})")
+    if budget:  # a --quick run trains a few steps: no budget applies
+        lines.append(budget_line(log))
     return "\n".join(lines)
+
+
+def budget_line(log: dict) -> str:
+    """The stages' and studies' seconds (as each was measured, on the chip it names: a resumed stage keeps its first
+    run's) against the budget, which holds for all three models; and this run's wall-clock time."""
+    studies = [log[k]["seconds"] for k in ("adherence", "adherence_flux", "adherence_unet") if k in log]
+    total = sum(log[name]["seconds"] for name in STAGES if name in log) + sum(studies)
+    chips = sorted({(log[name].get("chip") or "unknown CPU") + (f" ({log[name]['precision']})" if log[name].get(
+        "precision") else "") for name in STAGES if name in log})
+    verdict = "within" if total <= 60 * BUDGET_MINUTES else "OVER"
+    text = (f"stages and studies: {total / 60:.1f} min on {', '.join(chips) or 'no stage'} "
+            f"(budget {BUDGET_MINUTES} min for all three models: {verdict})")
+    if "wall_seconds_this_run" in log:
+        text += f"; this run took {log['wall_seconds_this_run'] / 60:.1f} min"
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -439,5 +460,5 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         models = tuple(m for m in MODELS if m in models or m == "sd3")
     log = train_miniatures(out, work, Plan.quick(models) if a.quick else Plan(models=models))
-    print(summary(log))
+    print(summary(log, budget=not a.quick))
     return 0
