@@ -425,3 +425,48 @@ def test_the_summary_sets_every_stage_and_study_against_the_budget():
     assert "this run took 1.5 min" in under
     over = budget_line(log(60 * BUDGET_MINUTES / 2))  # two halves of the budget, plus a study
     assert ": OVER)" in over and f"budget {BUDGET_MINUTES} min" in over
+
+
+# ------------------------------------------------------------------------ the autoencoders' ceiling
+
+def test_a_round_trip_is_scored_on_what_each_caption_names():
+    """Renders score right on every named attribute; a patterned scene drawn on a plain background loses its
+    pattern (named after it), and nothing else."""
+    from dataclasses import replace
+
+    from lib.miniature.trained import evaluate, roundtrip
+    from lib.shapes import render, sample_scene
+
+    images, captions, tags = roundtrip.scenes(8)
+    assert len(images) == len(captions) == len(tags) == 8 * 5 and images.dtype == np.uint8
+    rows = roundtrip.records(images, captions, tags)
+    assert rows and all(r["right"] for r in rows)
+    patterned = [i for i, (_, p) in enumerate(tags) if p != "plain"]
+    assert patterned, "no scene of 40 has a background pattern"
+    plain = images.copy()
+    for i in patterned:
+        cat = tags[i][0]
+        scene = sample_scene(evaluate.EVAL_SEED0 + i % 8, "train", cat)
+        assert scene.pattern == tags[i][1]
+        plain[i] = render(replace(scene, pattern="plain"))
+    wrong = {(r["attribute"]) for r in roundtrip.records(plain, captions, tags) if not r["right"]}
+    assert wrong == {"all"} | {f"pattern: {tags[i][1]}" for i in patterned}
+
+
+def test_the_committed_autoencoders_ceiling_is_measured_deterministically():
+    from lib.chapters import adherence
+    from lib.miniature.trained import roundtrip
+
+    table, shares = adherence.autoencoder_table(n=12)
+    assert list(table.columns) == ["rendered", "SD3-mini's autoencoder", "FLUX-mini's autoencoder"]
+    assert set(shares["rendered"].values()) == {1.0} and table.index[-1] == "all"
+    facts = adherence.autoencoder_facts(shares)
+    for key, column in (("sd3", "SD3-mini's autoencoder"), ("flux", "FLUX-mini's autoencoder")):
+        s = shares[column]
+        lowest = min(v for a, v in s.items() if a != "all")
+        assert facts[f"ch4-ae-{key}-weakest"].endswith(f"({100 * lowest:.0f} %)")
+        assert facts[f"ch4-ae-{key}-all"] == f"{100 * s['all']:.0f} %"
+    images, _, _ = roundtrip.scenes(4)
+    vae = trained.trained_paths().sd3 / "vae"
+    first = roundtrip.round_trip(vae, images)
+    assert first.shape == images.shape and np.array_equal(first, roundtrip.round_trip(vae, images))

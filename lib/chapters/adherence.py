@@ -222,3 +222,39 @@ def scorer_table(n: int = 100) -> tuple[Any, float]:
     attributes = list(dict.fromkeys(a for a, _ in cells))
     table = pd.DataFrame([{"attribute": a, **{c: cells.get((a, c), "–") for c in conditions}} for a in attributes])
     return table.set_index("attribute"), float(g["mean"].min())
+
+
+def autoencoder_table(n: int = 60, root: Path | None = None) -> tuple[Any, dict[str, dict[str, float]]]:
+    """The trained autoencoders' ceiling (lib.miniature.trained.roundtrip): n new scenes of each category, scored
+    as rendered and after SD3-mini's and FLUX-mini's autoencoders, per attribute the caption names ("x % of n");
+    and per column, each attribute's share right."""
+    import pandas as pd
+
+    from lib.miniature.trained import trained_paths
+    from lib.miniature.trained import roundtrip
+
+    paths = trained_paths(root)
+    images, captions, tags = roundtrip.scenes(n)
+    views = {"rendered": images, "SD3-mini's autoencoder": roundtrip.round_trip(paths.sd3 / "vae", images),
+             "FLUX-mini's autoencoder": roundtrip.round_trip(paths.flux / "vae", images)}
+    shares, cells = {}, {}
+    for column, imgs in views.items():
+        df = pd.DataFrame(roundtrip.records(imgs, captions, tags))
+        g = df.groupby("attribute", sort=False)["right"].agg(["mean", "count"])
+        shares[column] = {a: float(m) for a, (m, _) in g.iterrows()}
+        cells[column] = {a: f"{100 * m:.1f}\u00a0% of {int(k)}" for a, (m, k) in g.iterrows()}
+    order = sorted(shares["rendered"], key=lambda a: (a == "all", a))
+    table = pd.DataFrame([{"attribute": a, **{c: cells[c].get(a, "–") for c in views}} for a in order])
+    return table.set_index("attribute"), shares
+
+
+def autoencoder_facts(shares: dict[str, dict[str, float]], prefix: str = "ch4") -> dict[str, str]:
+    """Glue values for autoencoder_table's shares: every attribute right after each autoencoder, and each one's
+    weakest attribute with its share ("pattern: dots, 0 %")."""
+    out = {}
+    for column, key in (("SD3-mini's autoencoder", "sd3"), ("FLUX-mini's autoencoder", "flux")):
+        s = shares[column]
+        weakest = min((a for a in s if a != "all"), key=lambda a: (s[a], a))
+        out[f"{prefix}-ae-{key}-all"] = f"{100 * s['all']:.0f} %"
+        out[f"{prefix}-ae-{key}-weakest"] = f"{weakest} ({100 * s[weakest]:.0f} %)"
+    return out

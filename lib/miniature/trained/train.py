@@ -26,6 +26,7 @@ from lib.miniature.trained import TRAINED_DIR
 
 STAGES = ("vae", "sd3", "flux_vae", "flux_teacher", "flux_pairs", "flux_student", "unet")
 MODELS = ("sd3", "flux", "unet")
+STUDIES = tuple("adherence" if m == "sd3" else f"adherence_{m}" for m in MODELS)  # each model's study, as logged
 BUDGET_MINUTES = 45  # every stage and study of the three models, on a 2-core machine (the project's budget)
 
 
@@ -319,7 +320,7 @@ def _adherence(plan: Plan, snapshot: Path, out: Path, log: dict, model: str = "s
     of UNet-mini (adherence-unet.json, beside SD3-mini's encoders), skipped when stored for these weights."""
     from lib.miniature.trained import study, weights_digest
 
-    name = "adherence" if model == "sd3" else f"adherence_{model}"
+    name = STUDIES[MODELS.index(model)]
     target = out / f"{name.replace('_', '-')}.json"
     every = dict(sd3=study.conditions, flux=study.flux_conditions, unet=study.unet_conditions)[model]()
     digest = weights_digest(snapshot)
@@ -408,7 +409,7 @@ def summary(log: dict, budget: bool = True) -> str:
              for name in STAGES if name in log]
     from lib.miniature.trained.study import Condition
 
-    rows = [r for name in ("adherence", "adherence_flux", "adherence_unet") for r in log.get(name, {}).get("rows", [])]
+    rows = [r for name in STUDIES for r in log.get(name, {}).get("rows", [])]
     from dataclasses import fields
 
     for row in rows:
@@ -423,7 +424,7 @@ def summary(log: dict, budget: bool = True) -> str:
 def budget_line(log: dict) -> str:
     """The stages' and studies' seconds (as each was measured, on the chip it names: a resumed stage keeps its first
     run's) against the budget, which holds for all three models; and this run's wall-clock time."""
-    studies = [log[k]["seconds"] for k in ("adherence", "adherence_flux", "adherence_unet") if k in log]
+    studies = [log[k]["seconds"] for k in STUDIES if k in log]
     total = sum(log[name]["seconds"] for name in STAGES if name in log) + sum(studies)
     chips = sorted({(log[name].get("chip") or "unknown CPU") + (f" ({log[name]['precision']})" if log[name].get(
         "precision") else "") for name in STAGES if name in log})
