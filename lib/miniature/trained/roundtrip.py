@@ -1,9 +1,9 @@
 """What a trained autoencoder gives back: new scenes of the world rendered, encoded, decoded, and scored.
 
-A latent diffusion model draws in its autoencoder's latent space, so anything the decoder cannot draw from a
-clean latent the model cannot draw at all: the round trip is the ceiling of the model's adherence (Rombach et
-al. 2022 report their autoencoders' reconstructions for the same reason; Esser et al. 2024, sec. 5.2.1, chose
-SD3's 16 channels by them). Each attribute is judged as the adherence study judges a generated image: by the
+A latent diffusion model learns to make its autoencoder's latents of the training images, so what a round trip
+loses, the model has never seen a latent of: the round trip bounds what its images can show (Rombach et al. 2022
+report their autoencoders' reconstructions; Esser et al. 2024, sec. 5.2.1, chose SD3's 16 channels by them).
+Shown in chapter 4, "How often the prompt is followed". Each attribute is judged as the adherence study judges a generated image: by the
 shapes scorer, only on what the caption names, so a background pattern is judged on the scenes that have one.
 """
 
@@ -17,9 +17,16 @@ import torch
 from lib.miniature.trained.evaluate import EVAL_SEED0
 
 
-def scenes(n: int, seed0: int = EVAL_SEED0):
-    """n new scenes of each category of the world (seeds far above training's): uint8 images, captions and
-    (category, pattern) per image."""
+def latent_shape(config: dict, size: int) -> tuple[int, int, int]:
+    """(channels, height, width) of the latent an AutoencoderKL with `config` makes of a size x size image: each
+    down block but the last halves the side."""
+    side = size // 2 ** (len(config["down_block_types"]) - 1)
+    return config["latent_channels"], side, side
+
+
+def scenes(n: int, seed0: int = EVAL_SEED0) -> tuple[np.ndarray, list[str], list[tuple[str, str]]]:
+    """n new scenes of each category of the world (seeds far above training's, the study's prompts): uint8
+    images, captions and (category, pattern) per image, category by category."""
     from lib.shapes import CATEGORIES, batch
 
     images, captions, tags = [], [], []
