@@ -17,7 +17,7 @@ from lib.config import DiffusionConfig
 from lib.errors import ConfigError, WeightsError
 from lib.miniature import trained
 from lib.miniature.trained import study, text
-from lib.miniature.trained.train import Plan, train_miniatures
+from lib.miniature.trained.train import Plan, summary, train_miniatures
 from lib.prompts import SHAPES_PROMPTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,6 +110,13 @@ def test_the_quick_run_writes_a_snapshot_the_library_loads_like_real_weights(qui
 
     here = "bfloat16" if autocast_dtype() is torch.bfloat16 else "float32"  # each stage names the arithmetic it ran in
     assert {log[s]["precision"] for s in ("vae", "sd3", "flux_vae", "flux_teacher", "flux_pairs", "unet")} == {here}
+    from lib.shapes import ATTRIBUTES
+
+    for name in ("vae", "flux_vae"):  # each autoencoder's round trip, one scene per category at this plan
+        rt = log[name]["round_trip"]
+        assert rt["scenes_per_category"] == 1 and 0 <= rt["all"] <= 1 and 0 <= rt["weakest_share"] <= 1
+        assert rt["weakest"].split(":")[0] in ATTRIBUTES
+    assert "round trip of 1 new scenes per category" in summary(log, budget=False).splitlines()[0]
     config = DiffusionConfig("sd3-medium", "a red circle above a blue square", miniature=True, trained=True, steps=2)
     weights = from_trained(config, root / "out")
     result = generate_many(load_pipeline(config, weights), [config])[0]
@@ -466,5 +473,9 @@ def test_the_committed_autoencoders_round_trip_as_chapter_4_and_the_readme_say()
     facts = adherence.autoencoder_facts(shares)
     assert facts["ch4-ae-sd3-keeps"].endswith("loses most often pattern: dots (right in 0.0 %)")
     assert facts["ch4-ae-sd3-latent"] == "8 × 8 × 16 = 1,024" and facts["ch4-ae-flux-latent"] == "16 × 16 × 16 = 4,096"
+    from lib.miniature.trained import roundtrip
+
+    logged = roundtrip.summary(trained.trained_paths().sd3 / "vae", 12)  # what train-miniatures logs of it
+    assert logged == dict(scenes_per_category=12, all=round(sd3["all"], 4), weakest="pattern: dots", weakest_share=0.0)
     perfect = {c: {"all": 1.0, "colour": 1.0} for c in adherence.AUTOENCODERS.values()}
     assert adherence.autoencoder_facts(perfect)["ch4-ae-flux-keeps"] == "keeps every named attribute of every scene"

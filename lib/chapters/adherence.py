@@ -240,10 +240,9 @@ def autoencoder_table(n: int = 60, root: Path | None = None) -> tuple[Any, dict[
              AUTOENCODERS["flux"]: roundtrip.round_trip(paths.flux / "vae", images)}
     shares, cells = {}, {}
     for column, imgs in views.items():
-        df = pd.DataFrame(roundtrip.records(imgs, captions, tags))
-        g = df.groupby("attribute", sort=False)["right"].agg(["mean", "count"])
-        shares[column] = {a: float(m) for a, (m, _) in g.iterrows()}
-        cells[column] = {a: f"{100 * m:.1f}\u00a0% of {int(k)}" for a, (m, k) in g.iterrows()}
+        got = roundtrip.shares(roundtrip.records(imgs, captions, tags))
+        shares[column] = {a: m for a, (m, _) in got.items()}
+        cells[column] = {a: f"{100 * m:.1f}\u00a0% of {k}" for a, (m, k) in got.items()}
     order = sorted(shares["rendered"], key=lambda a: (a == "all", a))
     table = pd.DataFrame([{"attribute": a, **{c: cells[c].get(a, "–") for c in views}} for a in order])
     return table.set_index("attribute"), shares

@@ -39,14 +39,15 @@ def scenes(n: int, seed0: int = EVAL_SEED0) -> tuple[np.ndarray, list[str], list
 
 
 @torch.no_grad()
-def round_trip(vae_dir: Path, images: np.ndarray, batch: int = 250) -> np.ndarray:
-    """uint8 images through the autoencoder stored in vae_dir (a diffusers AutoencoderKL folder): encoded to the
-    latent mean, decoded, back to uint8. The latent normalisation cancels out, as in a pipeline."""
+def round_trip(vae, images: np.ndarray, batch: int = 250) -> np.ndarray:
+    """uint8 images through an AutoencoderKL (or the diffusers folder it is stored in): encoded to the latent mean,
+    decoded, back to uint8. The latent normalisation cancels out, as in a pipeline."""
     from diffusers import AutoencoderKL
 
     from lib.miniature.trained import vae as V
 
-    vae = AutoencoderKL.from_pretrained(vae_dir, dtype=torch.float32).eval()
+    if isinstance(vae, (str, Path)):
+        vae = AutoencoderKL.from_pretrained(vae, dtype=torch.float32).eval()
     out = []
     for i in range(0, len(images), batch):
         x = vae.decode(V.encode(vae, images[i:i + batch])).sample
@@ -67,3 +68,23 @@ def records(images: np.ndarray, captions: list[str], tags: list[tuple[str, str]]
             rows.append(dict(category=cat, attribute=name, right=bool(ok)))
         rows.append(dict(category=cat, attribute="all", right=all(marks.values())))
     return rows
+
+
+def shares(rows: list[dict]) -> dict[str, tuple[float, int]]:
+    """records' rows summed up: per attribute, (share right, n)."""
+    tally: dict[str, list[int]] = {}
+    for r in rows:
+        t = tally.setdefault(r["attribute"], [0, 0])
+        t[0] += r["right"]
+        t[1] += 1
+    return {a: (k / n, n) for a, (k, n) in tally.items()}
+
+
+def summary(vae, n: int) -> dict:
+    """What train-miniatures logs of a freshly trained autoencoder: n new scenes per category round-tripped; the
+    share with every named attribute right, and the attribute right least often with its share."""
+    images, captions, tags = scenes(n)
+    got = shares(records(round_trip(vae, images), captions, tags))
+    weakest = min((a for a in got if a != "all"), key=lambda a: (got[a][0], a))
+    return dict(scenes_per_category=n, all=round(got["all"][0], 4), weakest=weakest,
+                weakest_share=round(got[weakest][0], 4))
