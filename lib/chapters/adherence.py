@@ -264,7 +264,7 @@ def autoencoder_facts(shares: dict[str, dict[str, float]], prefix: str = "ch4") 
         out[f"{prefix}-ae-{key}-latent"] = f"{h} × {w} × {c} = {c * h * w:,}"
     for key, column in AUTOENCODERS.items():
         s = shares[column]
-        weakest = min((a for a in s if a != "all"), key=lambda a: (s[a], a))
+        weakest = roundtrip.weakest(s)
         out[f"{prefix}-ae-{key}-all"] = f"{100 * s['all']:.1f} %"
         out[f"{prefix}-ae-{key}-keeps"] = (
             "keeps every named attribute of every scene" if s["all"] == 1.0 else

@@ -3,8 +3,9 @@
 A latent diffusion model learns to make its autoencoder's latents of the training images, so what a round trip
 loses, the model has never seen a latent of: the round trip bounds what its images can show (Rombach et al. 2022
 report their autoencoders' reconstructions; Esser et al. 2024, sec. 5.2.1, chose SD3's 16 channels by them).
-Shown in chapter 4, "How often the prompt is followed". Each attribute is judged as the adherence study judges a generated image: by the
-shapes scorer, only on what the caption names, so a background pattern is judged on the scenes that have one.
+Each attribute is judged as the adherence study judges a generated image: by the shapes scorer, only on what the
+caption names, so a background pattern is judged on the scenes that have one. Shown in chapter 4, "How often the
+prompt is followed", and logged by train-miniatures for every autoencoder it trains.
 """
 
 from __future__ import annotations
@@ -50,8 +51,7 @@ def round_trip(vae, images: np.ndarray, batch: int = 250) -> np.ndarray:
         vae = AutoencoderKL.from_pretrained(vae, dtype=torch.float32).eval()
     out = []
     for i in range(0, len(images), batch):
-        x = vae.decode(V.encode(vae, images[i:i + batch])).sample
-        out.append(((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+        out.append(V.to_uint8(vae.decode(V.encode(vae, images[i:i + batch])).sample))
     return np.concatenate(out)
 
 
@@ -80,11 +80,17 @@ def shares(rows: list[dict]) -> dict[str, tuple[float, int]]:
     return {a: (k / n, n) for a, (k, n) in tally.items()}
 
 
+def weakest(shares_: dict) -> str:
+    """The attribute right least often ("all" aside; ties by name) in {attribute: share} or {attribute: (share, n)}."""
+    share = {a: v[0] if isinstance(v, tuple) else v for a, v in shares_.items() if a != "all"}
+    return min(share, key=lambda a: (share[a], a))
+
+
 def summary(vae, n: int) -> dict:
     """What train-miniatures logs of a freshly trained autoencoder: n new scenes per category round-tripped; the
     share with every named attribute right, and the attribute right least often with its share."""
     images, captions, tags = scenes(n)
     got = shares(records(round_trip(vae, images), captions, tags))
-    weakest = min((a for a in got if a != "all"), key=lambda a: (got[a][0], a))
-    return dict(scenes_per_category=n, all=round(got["all"][0], 4), weakest=weakest,
-                weakest_share=round(got[weakest][0], 4))
+    least = weakest(got)
+    return dict(scenes_per_category=n, all=round(got["all"][0], 4), weakest=least,
+                weakest_share=round(got[least][0], 4))

@@ -32,6 +32,11 @@ def to_tensor(images) -> torch.Tensor:
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
+def to_uint8(x: torch.Tensor):
+    """to_tensor's inverse: float (n, 3, h, w) in [-1, 1], as a decoder returns it, -> uint8 (n, h, w, 3)."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
 def train_vae(images, work: Path, steps: int = STEPS, seed: int = 1, key: dict | None = None,
               config: dict | None = None, label: str = "autoencoder"):
     """A fitted AutoencoderKL (the weight average) and its Fit record, from uint8 images (n, 32, 32, 3)."""
