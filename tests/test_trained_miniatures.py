@@ -432,6 +432,45 @@ def test_the_summary_sets_every_stage_and_study_against_the_budget():
     assert "this run took 1.5 min" in under
     over = budget_line(log(60 * BUDGET_MINUTES / 2))  # two halves of the budget, plus a study
     assert ": OVER)" in over and f"budget {BUDGET_MINUTES} min" in over
+    kept = log(60 * BUDGET_MINUTES / 2)
+    kept["vae"]["kept"] = True  # an autoencoder kept from an earlier run: its training still counts, said apart
+    line = budget_line(kept)
+    assert line.startswith(f"stages and studies: {(60 * BUDGET_MINUTES / 2 + 60) / 60:.1f} min on Xeon, and "
+                           f"{BUDGET_MINUTES / 2:.1f} min of training for the autoencoders kept") and ": OVER)" in line
+
+
+def test_by_default_a_run_keeps_the_committed_autoencoder_and_saves_it_unchanged(tmp_path, capsys):
+    """The denoisers train on the stored autoencoder's latents, normalised as it was saved; the new snapshot holds
+    the very same autoencoder files; its log entry is the committed one's (how it was trained), marked kept."""
+    from lib.miniature.trained.train import summary
+
+    log = train_miniatures(tmp_path / "out", tmp_path / "work", Plan.quick(("sd3",), train_autoencoders=False))
+    err = capsys.readouterr().err
+    committed = trained.TRAINED_DIR / "sd3" / "vae"
+    assert f"autoencoder: kept, from {committed}" in err and not (tmp_path / "work" / "vae").exists()
+    assert trained.weights_digest(tmp_path / "out" / "sd3" / "vae") == trained.weights_digest(committed)
+    assert log["vae"]["kept"] and log["vae"]["weights"] == trained.weights_digest(committed)
+    stored = json.loads((trained.TRAINED_DIR / "training.json").read_text())["vae"]
+    assert (log["vae"]["seconds"], log["vae"]["steps"], log["vae"]["chip"]) == (
+        stored["seconds"], stored["steps"], stored["chip"])
+    config = json.loads((committed / "config.json").read_text())
+    assert log["sd3"]["key"]["vae_norm"] == [config["shift_factor"], config["scaling_factor"]]
+    assert summary(log, budget=False).startswith(
+        f"vae: kept (not trained in this run; its training took {stored['seconds']:.0f} s); round trip of 1 new")
+    again = train_miniatures(tmp_path / "out", tmp_path / "work", Plan.quick(("sd3",), train_autoencoders=False))
+    assert "SD3-mini: trained before" in capsys.readouterr().err and again["sd3"] == log["sd3"]
+
+
+def test_with_no_autoencoder_to_keep_the_command_says_to_train_one(tmp_path, monkeypatch, capsys):
+    from lib import cli
+    from lib.miniature.trained import train
+
+    monkeypatch.setattr(train, "TRAINED_DIR", tmp_path / "committed")  # nothing committed, nothing in --out
+    code = cli.main(["train-miniatures", "--quick", "--models", "flux", "--out", str(tmp_path / "out"),
+                     "--work", str(tmp_path / "work")])
+    err = capsys.readouterr().err
+    assert code == 2 and "no stored FLUX autoencoder to keep" in err and "--train-autoencoders" in err
+    assert not (tmp_path / "out" / "flux").exists()
 
 
 # ------------------------------------------------------------------------ the autoencoders' ceiling
