@@ -93,9 +93,9 @@ def test_the_miniature_t5_reads_word_order_where_a_random_one_reads_a_bag_of_wor
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    """`train-miniatures --quick` into a temporary folder: every stage runs, a few steps each."""
+    """`train-miniatures --quick --train-autoencoders` into a temporary folder: every stage runs, a few steps each."""
     root = tmp_path_factory.mktemp("trained")
-    log = train_miniatures(root / "out", root / "work", Plan.quick())
+    log = train_miniatures(root / "out", root / "work", Plan.quick(train_autoencoders=True))
     return root, log
 
 
@@ -126,7 +126,7 @@ def test_the_quick_run_writes_a_snapshot_the_library_loads_like_real_weights(qui
 def test_a_second_run_resumes_and_trains_nothing(quick, capsys):
     root, first = quick
     before = trained.weights_digest(root / "out" / "sd3")
-    second = train_miniatures(root / "out", root / "work", Plan.quick())
+    second = train_miniatures(root / "out", root / "work", Plan.quick(train_autoencoders=True))
     err = capsys.readouterr().err
     assert "autoencoder: trained before" in err and "SD3-mini: trained before" in err
     assert "adherence: measured before" in err
@@ -176,6 +176,41 @@ def test_a_model_not_picked_keeps_its_stored_snapshot(quick, tmp_path, capsys):
     assert trained.weights_digest(tmp_path / "out" / "sd3") == before
     stored = json.loads((tmp_path / "out" / "training.json").read_text())
     assert "sd3" in stored and "flux_student" in stored  # the model not trained keeps its entry
+
+
+def test_a_run_that_keeps_the_autoencoders_another_run_trained_resumes_and_logs_them_kept(quick, tmp_path, capsys):
+    """Same --out and --work as a --train-autoencoders run: nothing is trained again (UNet-mini's key holds SD3's
+    autoencoder's digest, which does not move), both autoencoders are logged as kept with how they were trained,
+    and their files stay as they were."""
+    import shutil
+
+    root, first = quick
+    shutil.copytree(root / "out", tmp_path / "out")
+    shutil.copytree(root / "work", tmp_path / "work")
+    before = {f: trained.weights_digest(tmp_path / "out" / f / "vae") for f in ("sd3", "flux")}
+    log = train_miniatures(tmp_path / "out", tmp_path / "work", Plan.quick())
+    err = capsys.readouterr().err
+    assert "autoencoder: kept" in err and "FLUX autoencoder: kept" in err
+    assert "SD3-mini: trained before" in err and "FLUX-mini: trained before" in err and "UNet-mini: trained before" in err
+    for name in ("vae", "flux_vae"):
+        assert log[name]["kept"] and log[name]["final_loss"] == first[name]["final_loss"], log[name]
+    assert {f: trained.weights_digest(tmp_path / "out" / f / "vae") for f in ("sd3", "flux")} == before
+    stored = json.loads((tmp_path / "out" / "training.json").read_text())
+    assert stored["flux_vae"]["kept"] and "train_autoencoders" not in stored["plan"]
+
+
+def test_a_kept_autoencoder_built_otherwise_than_the_code_says_is_refused(tmp_path):
+    """An autoencoder whose stored config differs from lib.miniature.trained.vae's (someone changed the code) is not
+    kept silently: one message names the difference and the option that trains a new one."""
+    import shutil
+
+    from lib.miniature.trained import autoencoder
+
+    shutil.copytree(trained.TRAINED_DIR / "sd3" / "vae", tmp_path / "sd3" / "vae")
+    config = json.loads((tmp_path / "sd3" / "vae" / "config.json").read_text())
+    (tmp_path / "sd3" / "vae" / "config.json").write_text(json.dumps(dict(config, latent_channels=8)))
+    with pytest.raises(WeightsError, match=r"latent_channels.*--train-autoencoders"):
+        autoencoder.prepare(Plan.quick(), np.zeros((1, 32, 32, 3), np.uint8), tmp_path / "work", tmp_path, {})
 
 
 def test_rows_stored_before_a_condition_field_existed_are_found_with_its_default():
@@ -345,7 +380,8 @@ def test_state_trained_with_other_settings_is_trained_again_not_reused(quick, tm
     shutil.copytree(root / "work", tmp_path / "work")
     shutil.copytree(root / "out", tmp_path / "out")
     student = trained.weights_digest(tmp_path / "out" / "flux")
-    log = train_miniatures(tmp_path / "out", tmp_path / "work", replace(Plan.quick(), sd3_steps=4, teacher_steps=4))
+    plan = replace(Plan.quick(train_autoencoders=True), sd3_steps=4, teacher_steps=4)
+    log = train_miniatures(tmp_path / "out", tmp_path / "work", plan)
     err = capsys.readouterr().err
     assert "autoencoder: trained before" in err and "SD3-mini: the stored training used other settings" in err
     assert log["sd3"]["steps"] == 4 and log["sd3"]["key"]["steps"] == 4
@@ -438,7 +474,7 @@ def test_the_summary_sets_every_stage_and_study_against_the_budget():
     kept["vae"]["kept"] = True  # an autoencoder kept from an earlier run: its training still counts, said apart
     line = budget_line(kept)
     assert line.startswith(f"stages and studies: {(60 * BUDGET_MINUTES / 2 + 60) / 60:.1f} min on Xeon, and "
-                           f"{BUDGET_MINUTES / 2:.1f} min of training for the autoencoders kept") and ": OVER)" in line
+                           f"{BUDGET_MINUTES / 2:.1f} min of training for the autoencoder kept") and ": OVER)" in line
 
 
 def test_by_default_a_run_keeps_the_committed_autoencoder_and_saves_it_unchanged(tmp_path, capsys):
@@ -446,7 +482,7 @@ def test_by_default_a_run_keeps_the_committed_autoencoder_and_saves_it_unchanged
     the very same autoencoder files; its log entry is the committed one's (how it was trained), marked kept."""
     from lib.miniature.trained.train import summary
 
-    log = train_miniatures(tmp_path / "out", tmp_path / "work", Plan.quick(("sd3",), train_autoencoders=False))
+    log = train_miniatures(tmp_path / "out", tmp_path / "work", Plan.quick(("sd3",)))  # --quick, as a user runs it
     err = capsys.readouterr().err
     committed = trained.TRAINED_DIR / "sd3" / "vae"
     assert f"autoencoder: kept, from {committed}" in err and not (tmp_path / "work" / "vae").exists()
@@ -459,7 +495,7 @@ def test_by_default_a_run_keeps_the_committed_autoencoder_and_saves_it_unchanged
     assert log["sd3"]["key"]["vae_norm"] == [config["shift_factor"], config["scaling_factor"]]
     assert summary(log, budget=False).startswith(
         f"vae: kept (not trained in this run; its training took {stored['seconds']:.0f} s); round trip of 1 new")
-    again = train_miniatures(tmp_path / "out", tmp_path / "work", Plan.quick(("sd3",), train_autoencoders=False))
+    again = train_miniatures(tmp_path / "out", tmp_path / "work", Plan.quick(("sd3",)))
     assert "SD3-mini: trained before" in capsys.readouterr().err and again["sd3"] == log["sd3"]
 
 
@@ -467,7 +503,8 @@ def test_with_no_autoencoder_to_keep_the_command_says_to_train_one(tmp_path, mon
     from lib import cli
     from lib.miniature.trained import train
 
-    monkeypatch.setattr(train, "TRAINED_DIR", tmp_path / "committed")  # nothing committed, nothing in --out
+    for module in (train, trained):  # nothing committed, nothing in --out
+        monkeypatch.setattr(module, "TRAINED_DIR", tmp_path / "committed")
     code = cli.main(["train-miniatures", "--quick", "--models", "flux", "--out", str(tmp_path / "out"),
                      "--work", str(tmp_path / "work")])
     err = capsys.readouterr().err

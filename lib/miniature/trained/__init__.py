@@ -33,11 +33,11 @@ class TrainedPaths:
 
 
 # the file each family's snapshot cannot be without; minutes to train it on two CPU cores (training.json's
-# measured seconds with each model's adherence study, rounded up: SD3 = autoencoder + SD3-mini, FLUX = autoencoder,
-# teacher, pairs and student, UNet = the UNet alone on SD3-mini's stored autoencoder), for the message that says
+# measured seconds with each model's adherence study, rounded up, on the committed autoencoders, which a run keeps
+# by default: SD3 = SD3-mini, FLUX = teacher, pairs and student, UNet = the UNet alone), for the message that says
 # how to make a missing one
 _MARKER = {"sd3": "model_index.json", "flux": "model_index.json", "unet": "unet/config.json"}
-_MINUTES = {"sd3": 23, "flux": 33, "unet": 13}
+_MINUTES = {"sd3": 19, "flux": 29, "unet": 13}
 
 
 def trained_paths(root: Path | None = None, families: tuple[str, ...] = ("sd3", "flux")) -> TrainedPaths:

@@ -42,6 +42,15 @@ def autocast_dtype() -> torch.dtype | None:
     return torch.bfloat16 if ("avx512_bf16" in flags or "amx_bf16" in flags) else None
 
 
+def where() -> dict[str, str]:
+    """The CPU a stage ran on and its arithmetic, kept with its seconds: stages resumed from --work may have run on
+    another machine, and a CPU without bfloat16 kernels trains in float32, markedly slower (see autocast_dtype)."""
+    from lib.machine import device_info
+
+    precision = str(autocast_dtype() or torch.float32).removeprefix("torch.")
+    return dict(chip=device_info("cpu")["chip"], precision=precision)
+
+
 def train(model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, torch.Generator], torch.Tensor], *,
           steps: int, lr: float, seed: int, work: Path, label: str, ema_decay: float = 0.999,
           warmup: float = 0.05, weight_decay: float = 0.0, key: dict | None = None,

@@ -6,13 +6,12 @@ FLUX-mini teacher -> the teacher's image pairs -> the reflow student -> FLUX adh
 stored autoencoder and encoders, with SD3-mini's budget) -> its adherence. `--models` picks among SD3, FLUX and the
 UNet (default: all); a model not picked keeps its stored snapshot.
 
-The two autoencoders are kept by default, as SD3 and FLUX keep theirs: each denoiser is trained on the latents of
-the stored autoencoder (--out's, else the committed one), which is saved unchanged into its new snapshot. The
-autoencoder stage does not reproduce from run to run (see the README: whether it learns the dotted background
-depends on the draw, and SD3-mini's relations moved between 30 and 67 % over six autoencoders), while the denoisers
-do on a fixed autoencoder. `--train-autoencoders` trains them anew. Intermediate state lives
-in --work (default ~/.cache/dme/train-miniatures); the snapshots and training.json go to --out (default
-precomputed/trained-miniatures), each written to a temporary folder and renamed into place.
+The two autoencoders are kept by default (lib.miniature.trained.autoencoder: latent diffusion trains its
+autoencoder once and freezes it): each denoiser is trained on the latents of the stored autoencoder (--out's,
+else the committed one), which is written unchanged into its new snapshot. Training the autoencoders again does not
+reproduce (see the README), while the denoisers do on a fixed autoencoder. `--train-autoencoders` trains them
+anew. Intermediate state lives in --work (default ~/.cache/dme/train-miniatures); the snapshots and training.json
+go to --out (default precomputed/trained-miniatures), each written to a temporary folder and renamed into place.
 """
 
 from __future__ import annotations
@@ -28,7 +27,8 @@ from pathlib import Path
 
 import torch
 
-from lib.miniature.trained import TRAINED_DIR
+from lib.miniature.trained import TRAINED_DIR, autoencoder
+from lib.miniature.trained.loop import where
 
 STAGES = ("vae", "sd3", "flux_vae", "flux_teacher", "flux_pairs", "flux_student", "unet")
 MODELS = ("sd3", "flux", "unet")
@@ -53,7 +53,7 @@ class Plan:
     train_autoencoders: bool = False  # else the stored autoencoders are kept (see the module's docstring)
 
     @classmethod
-    def quick(cls, models: tuple[str, ...] = MODELS, train_autoencoders: bool = True) -> "Plan":
+    def quick(cls, models: tuple[str, ...] = MODELS, train_autoencoders: bool = False) -> "Plan":
         return cls(n_images=256, vae_steps=3, sd3_steps=3, flux_vae_steps=3, teacher_steps=3, n_pairs=8,
                    student_steps=3, eval_prompts=4, full_study=False, models=models,
                    train_autoencoders=train_autoencoders)
@@ -83,15 +83,6 @@ def _atomic_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def vae_key(plan: Plan, flux: bool = False) -> dict:
-    """Everything that shapes a trained autoencoder (SD3's, or FLUX's when `flux`): another key trains again."""
-    from lib.miniature.trained import vae as V
-
-    config = V.FLUX_VAE_CONFIG if flux else V.VAE_CONFIG
-    return dict(n_images=plan.n_images, steps=plan.flux_vae_steps if flux else plan.vae_steps, batch=V.BATCH,
-                lr=V.LR, kl=V.KL_WEIGHT, config={k: list(v) if isinstance(v, tuple) else v for k, v in config.items()})
-
-
 def sd3_key(plan: Plan, vae, encoders: str) -> dict:
     """Everything that shapes the trained SD3-mini, the autoencoder's latent scaling and the frozen text encoders
     (`encoders`: their text.encoder_digest) included."""
@@ -111,96 +102,15 @@ def _world(plan: Plan):
     return images, captions
 
 
-def _autoencoder(plan: Plan, images, work: Path, out: Path, log: dict, flux: bool = False):
-    """SD3's autoencoder (FLUX's when `flux`) and the normalised latents of `images`: trained (plan.train_autoencoders)
-    or the stored one kept."""
-    if plan.train_autoencoders:
-        return _vae(plan, images, work, log, flux)
-    return _kept_vae(plan, images, out, log, flux)
-
-
-def stored_autoencoder(out: Path, flux: bool = False) -> Path:
-    """The autoencoder a run keeps: the one in --out's snapshot, else the committed one."""
-    from lib.errors import WeightsError
-
-    family = "flux" if flux else "sd3"
-    for root in dict.fromkeys((Path(out), TRAINED_DIR)):
-        if (root / family / "vae" / "config.json").is_file():
-            return root / family / "vae"
-    raise WeightsError(f"no stored {family.upper()} autoencoder to keep, in {Path(out) / family / 'vae'} or "
-                       f"{TRAINED_DIR / family / 'vae'}: pass --train-autoencoders to train one")
-
-
-def _kept_vae(plan: Plan, images, out: Path, log: dict, flux: bool = False):
-    """The stored autoencoder, with the latent normalisation it was saved with (the one its denoisers learned);
-    its log entry is the one stored beside it (how it was trained), marked kept, with its round trip measured."""
-    from diffusers import AutoencoderKL
-    from safetensors.torch import load_file
-
-    from lib.miniature.trained import roundtrip, weights_digest
-    from lib.miniature.trained import vae as V
-
-    name, label = ("flux_vae", "FLUX autoencoder") if flux else ("vae", "autoencoder")
-    folder = stored_autoencoder(out, flux)
-    # built from its config and weights rather than from_pretrained, which would write the folder's path
-    # (_name_or_path) into the snapshot it is saved into: the files are saved back unchanged
-    config = {k: v for k, v in AutoencoderKL.load_config(folder).items() if not k.startswith("_")}
-    vae = AutoencoderKL.from_config(config)
-    vae.load_state_dict({k: v.float() for k, v in load_file(folder / "diffusion_pytorch_model.safetensors").items()})
-    vae.eval().requires_grad_(False)
-    stored = folder.parent.parent / "training.json"
-    before = json.loads(stored.read_text()).get(name, {}) if stored.is_file() else {}
-    print(f"{label}: kept, from {folder}", file=sys.stderr)
-    norm = dict(shift_factor=vae.config.shift_factor, scaling_factor=vae.config.scaling_factor)
-    log[name] = dict({k: v for k, v in before.items() if k not in ("round_trip", "kept", "weights")}, **norm,
-                     kept=True, weights=weights_digest(folder), parameters=sum(p.numel() for p in vae.parameters()),
-                     round_trip=roundtrip.summary(vae, max(1, plan.eval_prompts // 4)))
-    with torch.no_grad():
-        latents = (V.encode(vae, images) - norm["shift_factor"]) * norm["scaling_factor"]
-    return vae, latents
-
-
-def _vae(plan: Plan, images, work: Path, log: dict, flux: bool = False):
-    from diffusers import AutoencoderKL
-
-    from lib.miniature.trained import roundtrip
-    from lib.miniature.trained import vae as V
-
-    name, label = ("flux_vae", "FLUX autoencoder") if flux else ("vae", "autoencoder")
-    config = V.FLUX_VAE_CONFIG if flux else V.VAE_CONFIG
-    final = work / name / "vae.pt"
-    key = vae_key(plan, flux)
-    state = torch.load(final, weights_only=False) if final.is_file() else None
-    if state is not None and state.get("key") == key:
-        print(f"{label}: trained before ({state['seconds']:.0f} s), loaded from {final}", file=sys.stderr)
-    else:
-        if state is not None:
-            print(f"{label}: the stored one was trained with other settings; training again", file=sys.stderr)
-            shutil.rmtree(work / name)
-        fit = V.train_vae(images, work / name, steps=key["steps"], key=key, config=config, label=label)
-        state = dict(weights=fit.ema.state_dict(), seconds=fit.seconds, losses=fit.losses, key=key, **_where())
-        torch.save(state, final.with_suffix(".tmp"))
-        os.replace(final.with_suffix(".tmp"), final)
-    vae = AutoencoderKL(**config)
-    vae.load_state_dict(state["weights"])
-    vae.eval().requires_grad_(False)
-    raw = V.encode(vae, images)
-    norm = V.normalisation(raw)
-    vae.register_to_config(**norm)
-    log[name] = dict(seconds=round(state["seconds"], 1), chip=state.get("chip"), precision=state.get("precision"),
-                     steps=key["steps"], final_loss=round(state["losses"][-1], 5),
-                     parameters=sum(p.numel() for p in vae.parameters()), **norm,
-                     round_trip=roundtrip.summary(vae, max(1, plan.eval_prompts // 4)))
-    return vae, (raw - norm["shift_factor"]) * norm["scaling_factor"]
-
-
-def _sd3(plan: Plan, latents, captions, enc, vae, work: Path, out: Path, log: dict) -> Path:
+def _sd3(plan: Plan, ae, captions, enc, work: Path, out: Path, log: dict) -> Path:
+    """SD3-mini on the latents of `ae` (an autoencoder.Autoencoder); the snapshot, `ae` in it, in out/sd3."""
     from lib.miniature.trained import snapshot, text
 
     target = out / "sd3"
-    key = sd3_key(plan, vae, text.encoder_digest(enc))
-    log["sd3"] = _fit_sd3_recipe("sd3", "SD3-mini", plan, latents, captions, enc, key, work, target,
-                                 "model_index.json", lambda tmp, ema: snapshot.save_sd3(tmp, ema, vae, enc))
+    key = sd3_key(plan, ae.vae, text.encoder_digest(enc))
+    log["sd3"] = _fit_sd3_recipe("sd3", "SD3-mini", plan, ae.latents, captions, enc, key, work, target,
+                                 "model_index.json",
+                                 lambda tmp, ema: ae.restore(snapshot.save_sd3(tmp, ema, ae.vae, enc) / "vae"))
     return target
 
 
@@ -303,28 +213,18 @@ def _save_state(path: Path, state: dict) -> dict:
     return state
 
 
-def _where() -> dict[str, str]:
-    """The CPU a stage ran on and its arithmetic, kept with its seconds: stages resumed from --work may have run on
-    another machine, and a CPU without bfloat16 kernels trains in float32, markedly slower (see loop.autocast_dtype)."""
-    from lib.machine import device_info
-    from lib.miniature.trained.loop import autocast_dtype
-
-    precision = str(autocast_dtype() or torch.float32).removeprefix("torch.")
-    return dict(chip=device_info("cpu")["chip"], precision=precision)
-
-
 def _fit_info(fit, **extra) -> dict:
-    return dict(seconds=round(fit.seconds, 1), **_where(), final_loss=round(fit.losses[-1], 5),
+    return dict(seconds=round(fit.seconds, 1), **where(), final_loss=round(fit.losses[-1], 5),
                 parameters=sum(p.numel() for p in fit.ema.parameters()), **extra)
 
 
-def _flux(plan: Plan, images, captions, enc, work: Path, out: Path, log: dict) -> Path:
+def _flux(plan: Plan, ae, captions, enc, work: Path, out: Path, log: dict) -> Path:
     """FLUX's autoencoder, the teacher, its image pairs, the reflow student; the snapshot in out/flux."""
     from diffusers import FluxTransformer2DModel
 
     from lib.miniature.trained import flux, snapshot, text, weights_digest
 
-    vae, latents = _autoencoder(plan, images, work, out, log, flux=True)
+    vae, latents = ae.vae, ae.latents
     side = latents.shape[-1]
     packed = flux.pack(latents)
     t_key = teacher_key(plan, vae, text.encoder_digest(enc))
@@ -333,7 +233,7 @@ def _flux(plan: Plan, images, captions, enc, work: Path, out: Path, log: dict) -
     info = json.loads(done.read_text()) if done.is_file() else None
     if info is not None and info.get("key") == s_key and (target / "model_index.json").is_file() \
             and info.get("snapshot") == weights_digest(target):
-        log.update(info["log"])
+        log.update(info["log"])  # the stages this skip covers (the autoencoder's entry is this run's)
         print(f"FLUX-mini: trained before, in {target}", file=sys.stderr)
         return target
     if info is not None and info.get("key") != s_key:  # its checkpoint too: the loop refuses other settings' state
@@ -360,16 +260,16 @@ def _flux(plan: Plan, images, captions, enc, work: Path, out: Path, log: dict) -
         started = time.perf_counter()
         noises, made = flux.teacher_pairs(teacher, vae, enc, pair_captions, side)
         pairs = _save_state(work / "flux_pairs" / "pairs.pt", dict(noises=noises, images=made, key=s_key, info=dict(
-            seconds=round(time.perf_counter() - started, 1), **_where(), n=len(made), steps=flux.PAIR_STEPS,
+            seconds=round(time.perf_counter() - started, 1), **where(), n=len(made), steps=flux.PAIR_STEPS,
             guidance=flux.PAIR_GUIDANCE)))
     log["flux_pairs"] = pairs["info"]
     cap_i = torch.tensor([index[c] for c in pair_captions])
     fit = flux.train_student(teacher, pairs["noises"], pairs["images"], embeds[cap_i], pooled[cap_i], side,
                              work / "flux_student", steps=plan.student_steps, key=s_key)
-    _atomic_dir(target, lambda tmp: snapshot.save_flux(tmp, fit.ema, vae, enc, teacher=teacher))
+    _atomic_dir(target, lambda tmp: ae.restore(snapshot.save_flux(tmp, fit.ema, vae, enc, teacher=teacher) / "vae"))
     log["flux_student"] = _fit_info(fit, steps=plan.student_steps, batch=flux.BATCH, method="reflow")
     info = dict(key=s_key, snapshot=weights_digest(target),
-                log={k: log[k] for k in ("flux_vae", "flux_teacher", "flux_pairs", "flux_student")})
+                log={k: log[k] for k in ("flux_teacher", "flux_pairs", "flux_student")})
     _atomic_json(done, info)
     return target
 
@@ -441,11 +341,11 @@ def _train(out: Path, work: Path, plan: Plan) -> dict:
     enc = text.build_encoders(tokenizers)
     images, captions = _world(plan)
     if "sd3" in plan.models:
-        vae, latents = _autoencoder(plan, images, work, out, log)
-        sd3_dir = _sd3(plan, latents, captions, enc, vae, work, out, log)
+        sd3_dir = _sd3(plan, autoencoder.prepare(plan, images, work, out, log), captions, enc, work, out, log)
         _adherence(plan, sd3_dir, out, log)
     if "flux" in plan.models:
-        flux_dir = _flux(plan, images, captions, enc, work, out, log)
+        flux_dir = _flux(plan, autoencoder.prepare(plan, images, work, out, log, flux=True), captions, enc, work,
+                         out, log)
         _adherence(plan, flux_dir, out, log, model="flux")
     if "unet" in plan.models:
         unet_dir = _unet(plan, images, captions, enc, work, out, log)
@@ -453,7 +353,8 @@ def _train(out: Path, work: Path, plan: Plan) -> dict:
     stored = out / "training.json"  # a model not trained this time keeps its entries
     training = json.loads(stored.read_text()) if stored.is_file() else {}
     training.update({k: v for k, v in log.items() if not k.startswith("adherence")})
-    plan_log = {k: list(v) if isinstance(v, tuple) else v for k, v in plan.__dict__.items()}
+    plan_log = {k: list(v) if isinstance(v, tuple) else v for k, v in plan.__dict__.items()
+                if k != "train_autoencoders"}  # each autoencoder's entry says whether it was kept
     # the models whose entries the file holds, this run's and earlier runs' (each run's settings are the same plan)
     plan_log["models"] = [m for m in MODELS if m in plan.models or m in training.get("plan", {}).get("models", ())]
     log["wall_seconds_this_run"] = round(time.perf_counter() - started, 1)
@@ -498,10 +399,13 @@ def _round_trip(entry: dict) -> str:
 
 def budget_line(log: dict) -> str:
     """The stages' and studies' seconds (as each was measured, on the chip it names: a resumed stage keeps its first
-    run's) against the budget, which holds for all three models; and this run's wall-clock time."""
+    run's) against the budget, which holds for all three models, autoencoders included (a kept one's training, from
+    its entry, is counted apart); a run that does not cover the three models gets no verdict unless it is over
+    already; and this run's wall-clock time."""
     studies = [log[k]["seconds"] for k in STUDIES if k in log]
     ran = [name for name in STAGES if name in log and not log[name].get("kept")]
-    kept = sum(log[name].get("seconds", 0) for name in STAGES if name in log and log[name].get("kept"))
+    kept_names = [name for name in STAGES if name in log and log[name].get("kept")]
+    kept, n_kept = sum(log[name].get("seconds", 0) for name in kept_names), len(kept_names)
     total = sum(log[name]["seconds"] for name in ran) + sum(studies)
     chips = sorted({(log[name].get("chip") or "unknown CPU") + (f" ({log[name]['precision']})" if log[name].get(
         "precision") else "") for name in ran})
@@ -515,7 +419,7 @@ def budget_line(log: dict) -> str:
         verdict = "within"
     text = f"stages and studies: {total / 60:.1f} min on {', '.join(chips) or 'no stage'}"
     if kept:
-        text += f", and {kept / 60:.1f} min of training for the autoencoders kept"
+        text += f", and {kept / 60:.1f} min of training for the autoencoder{'s' * (n_kept > 1)} kept"
     text += f" (budget {BUDGET_MINUTES} min for all three models: {verdict})"
     if "wall_seconds_this_run" in log:
         text += f"; this run took {log['wall_seconds_this_run'] / 60:.1f} min"
@@ -544,6 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         work = work or scratch / "work"
         print(f"--quick: writing into {out} (work: {work})", file=sys.stderr)
     models = tuple(m for m in MODELS if m in a.models)
+    if a.train_autoencoders and not {"sd3", "flux"} & set(models):
+        print("--train-autoencoders: UNet-mini trains on SD3-mini's stored autoencoder; train it with --models sd3",
+              file=sys.stderr)
     if a.quick and out != a.out and "unet" in models and "sd3" not in models:
         # a scratch folder has no SD3-mini for the UNet to run with: the quick check trains one first
         print("--quick: UNet-mini runs with SD3-mini's encoders and autoencoder; training a quick SD3-mini first",
