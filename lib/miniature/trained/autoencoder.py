@@ -92,11 +92,7 @@ def prepare(plan: Plan, images, work: Path, out: Path, log: dict, flux: bool = F
 def _kept(images, out: Path, log: dict, flux: bool) -> Autoencoder:
     """The stored autoencoder, with the latent normalisation it was saved with (the one its denoisers learned);
     its log entry is the one stored beside it (how it was trained), marked kept."""
-    from diffusers import AutoencoderKL
-    from safetensors.torch import load_file
-
     from lib.errors import WeightsError
-    from lib.miniature.trained import vae as V
     from lib.miniature.trained import weights_digest
 
     name, label = names(flux)
@@ -107,20 +103,34 @@ def _kept(images, out: Path, log: dict, flux: bool) -> Autoencoder:
     if differ:
         raise WeightsError(f"the {label} in {folder} was built with other settings than lib.miniature.trained.vae's "
                            f"(stored, configured: {differ}): pass --train-autoencoders to train one with them")
-    # built from its config and weights, not from_pretrained (which would write the folder's path into the
-    # snapshots it is saved into); float32, as the denoisers' latents are computed
-    vae = AutoencoderKL.from_config(config)
-    vae.load_state_dict({k: v.float() for k, v in load_file(folder / "diffusion_pytorch_model.safetensors").items()})
-    vae.eval().requires_grad_(False)
+    vae = load(folder)
     print(f"{label}: kept, from {folder}", file=sys.stderr)
     record = folder.parent.parent / "training.json"
     before = json.loads(record.read_text()).get(name, {}) if record.is_file() else {}
     norm = dict(shift_factor=config["shift_factor"], scaling_factor=config["scaling_factor"])
     log[name] = dict({k: v for k, v in before.items() if k not in ("round_trip", "kept", "weights")}, **norm,
                      kept=True, weights=weights_digest(folder), parameters=sum(p.numel() for p in vae.parameters()))
+    return Autoencoder(vae, latents(vae, images), files)
+
+
+def load(folder: Path):
+    """A stored autoencoder in float32 (as the denoisers' latents are computed), built from its config and weights
+    rather than from_pretrained, which would write the folder's path into any snapshot it is saved into."""
+    from diffusers import AutoencoderKL
+    from safetensors.torch import load_file
+
+    config = {k: v for k, v in AutoencoderKL.load_config(folder).items() if not k.startswith("_")}
+    vae = AutoencoderKL.from_config(config)
+    vae.load_state_dict({k: v.float() for k, v in load_file(folder / "diffusion_pytorch_model.safetensors").items()})
+    return vae.eval().requires_grad_(False)
+
+
+def latents(vae, images) -> torch.Tensor:
+    """The latents of `images` normalised as the autoencoder's config says (SD3's shift_factor and scaling_factor)."""
+    from lib.miniature.trained import vae as V
+
     with torch.no_grad():
-        latents = (V.encode(vae, images) - norm["shift_factor"]) * norm["scaling_factor"]
-    return Autoencoder(vae, latents, files)
+        return (V.encode(vae, images) - vae.config.shift_factor) * vae.config.scaling_factor
 
 
 def _trained(plan: Plan, images, work: Path, log: dict, flux: bool) -> Autoencoder:

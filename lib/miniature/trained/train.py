@@ -118,22 +118,18 @@ def _unet(plan: Plan, images, captions, enc, work: Path, out: Path, log: dict) -
     """UNet-mini, trained as SD3-mini was (same steps, batch, learning rate, dropouts, shift) on the latents of
     SD3-mini's stored autoencoder (so the UNet does not depend on whether SD3-mini was trained in the same run);
     the snapshot (the UNet alone) in out/unet."""
-    from diffusers import AutoencoderKL
-
     from lib.errors import WeightsError
     from lib.miniature.trained import text, trained_paths, unet, weights_digest
-    from lib.miniature.trained import vae as V
 
     try:
         sd3_dir = trained_paths(out, ("sd3",)).sd3
     except WeightsError as err:
         raise WeightsError(f"UNet-mini trains on SD3-mini's autoencoder and runs with its encoders, and {err}; "
                            "or pass --models sd3 unet") from None
-    vae = AutoencoderKL.from_pretrained(sd3_dir / "vae", dtype=torch.float32).eval().requires_grad_(False)
+    vae = autoencoder.load(sd3_dir / "vae")
     key = dict(sd3_key(plan, vae, text.encoder_digest(enc)), config=unet.unet_config(),
                autoencoder=weights_digest(sd3_dir / "vae"))
-    with torch.no_grad():
-        latents = (V.encode(vae, images) - vae.config.shift_factor) * vae.config.scaling_factor
+    latents = autoencoder.latents(vae, images)
     target = out / "unet"
     log["unet"] = _fit_sd3_recipe("unet", "UNet-mini", plan, latents, captions, enc, key, work, target,
                                   f"{unet.UNET_FOLDER}/config.json", lambda tmp, ema: unet.save_unet(tmp, ema),
