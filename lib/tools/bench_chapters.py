@@ -3,8 +3,9 @@
     python -m lib.tools.bench_chapters book/01_diffusion_fundamentals.md book/03_flow_matching.md [--budget 180]
 
 Each chapter is read with jupytext and executed by nbclient with cwd = book/ and DME_BOOK_BUILD=1
-(plotly renders as HTML, as in the build). Prints seconds per chapter against the budget; exits 1 if a
-chapter fails or runs over.
+(plotly renders as HTML, as in the build). Prints the machine and versions, then seconds per chapter against the
+budget; exits 1 if a chapter fails or runs over. Time it on an otherwise idle machine: a shared CPU times the
+other job too.
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("chapters", nargs="+", type=Path, help="chapter .md files")
     parser.add_argument("--budget", type=float, default=180.0, help="seconds allowed per chapter (default 180)")
     args = parser.parse_args(argv)
+    import json
+
+    from lib.machine import device_info, versions
+
+    print("machine:", json.dumps(device_info("cpu")))
+    print("versions:", json.dumps(versions()), flush=True)
     failed = False
     for chapter in args.chapters:
         if not chapter.exists():
