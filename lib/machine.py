@@ -76,6 +76,21 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+def source_commit(root: Path | None = None) -> str | None:
+    """The git commit of this library's checkout, with "+changes" when lib/ differs from it; None outside git."""
+    root = root or Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=30)
+        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "lib"],
+                                 capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if head.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40}", head.stdout.strip()):
+        return None
+    return head.stdout.strip() + ("+changes" if changed.returncode == 0 and changed.stdout.strip() else "")
+
+
 def slug(text: str) -> str:
     """Lower-case words joined by dashes: a safe folder name."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unknown"

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from lib.machine import device_info, machine_folder, versions
+from lib.machine import device_info, machine_folder, source_commit, versions
 
 
 def test_a_cuda_device_is_named_by_its_gpu_and_memory(monkeypatch):
@@ -28,6 +28,26 @@ def test_versions_include_this_library():
     from lib import __version__
 
     assert versions()["lib"] == __version__ and versions()["torch"]
+
+
+def test_the_source_commit_names_the_checkout_and_changes_to_lib(tmp_path):
+    import re
+    import subprocess
+
+    repo = tmp_path / "repo"
+    (repo / "lib").mkdir(parents=True)
+    (repo / "lib" / "a.py").write_text("x = 1\n")
+    git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
+    assert source_commit(repo) is None  # not a git checkout
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    head = source_commit(repo)
+    assert head is not None and re.fullmatch(r"[0-9a-f]{40}", head)
+    (repo / "notes.txt").write_text("outside lib/")
+    assert source_commit(repo) == head
+    (repo / "lib" / "a.py").write_text("x = 2\n")
+    assert source_commit(repo) == head + "+changes"
 
 
 def test_run_set_takes_provenance_from_the_loaded_pipeline(monkeypatch, tmp_path, miniatures):

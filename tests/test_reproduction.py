@@ -16,18 +16,26 @@ from lib.chapters import reproduction as view
 from lib.errors import RecordError
 from lib.miniature.trained import TRAINED_DIR
 from lib.miniature.trained import reproduction as rep
-from lib.shapes.validate import wilson_interval
+from lib.shapes.validate import outside_chance, two_proportion_p, wilson_interval
 
 FILES = ("training.json", *rep.STUDIES.values())
 
 
-def _retrain(tmp_path: Path, studies=("sd3", "flux", "unet"), shift: dict | None = None, name: str = "retrain") -> Path:
-    """A retrain's folder: the committed records, with `studies` marked as made anew (new `made` and digest) and the
-    rows named in `shift` (study -> (row index, new rate)) moved."""
+def _retrain(tmp_path: Path, studies=("sd3", "flux", "unet"), shift: dict | None = None, name: str = "retrain",
+             commit: str | None = None) -> Path:
+    """A retrain's --out folder: the committed records, with `studies` marked as made anew (new `made` and digest),
+    the rows named in `shift` (study -> (row index, new rate)) moved, and the autoencoders kept."""
     out = tmp_path / name
-    out.mkdir()
-    for name in FILES:
-        shutil.copy(TRAINED_DIR / name, out / name)
+    out.mkdir(parents=True)
+    for f in FILES:
+        shutil.copy(TRAINED_DIR / f, out / f)
+    training = json.loads((out / "training.json").read_text())
+    training["made"] = "2030-01-02T03:04:05Z"
+    for stage in ("vae", "flux_vae"):
+        training[stage]["kept"] = True
+    if commit:
+        training["commit"] = commit
+    (out / "training.json").write_text(json.dumps(training))
     for study in studies:
         path = out / rep.STUDIES[study]
         data = json.loads(path.read_text())
@@ -41,10 +49,16 @@ def _retrain(tmp_path: Path, studies=("sd3", "flux", "unet"), shift: dict | None
     return out
 
 
-def test_outside_chance_is_what_two_runs_with_one_true_rate_show():
+def _edit(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def test_outside_chance_is_what_two_independent_runs_with_one_true_rate_show():
     """The 'one time in six' the chapter prints: simulate pairs of 200-prompt runs of one true rate and count how
     often the second lands outside the first's Wilson interval (normal approximation against exact binomials: the
-    tolerance covers the discreteness of 200 prompts and the spread of 20 000 draws)."""
+    tolerance covers the discreteness of 200 prompts and the spread of 60 000 draws)."""
     rng = np.random.default_rng(0)
     n, misses, draws = 200, 0, 20_000
     for p in (0.3, 0.5, 0.7):
@@ -52,106 +66,200 @@ def test_outside_chance_is_what_two_runs_with_one_true_rate_show():
         for a, b in zip(k1, k2):
             lo, hi = wilson_interval(int(a), n)
             misses += not lo <= b / n <= hi
-    assert abs(misses / (3 * draws) - rep.outside_chance()) < 0.03
-    assert rep.outside_chance() == pytest.approx(0.166, abs=0.001)
+    assert abs(misses / (3 * draws) - outside_chance()) < 0.03
+    assert outside_chance() == pytest.approx(0.166, abs=0.001)
 
 
 def test_two_proportion_p_matches_the_textbook_case_and_its_edges():
     # 50/100 against 60/100: pooled 0.55, z = 0.1 / sqrt(0.55 * 0.45 * 0.02) = 1.421, two-sided p = 0.155
-    assert rep.p_two(50, 100, 60, 100) == pytest.approx(math.erfc(1.4213 / math.sqrt(2)), abs=1e-3)
-    assert rep.p_two(50, 100, 60, 100) == pytest.approx(0.155, abs=1e-3)
-    assert rep.p_two(60, 100, 50, 100) == rep.p_two(50, 100, 60, 100)
-    assert rep.p_two(0, 200, 0, 200) == rep.p_two(200, 200, 200, 200) == 1.0
-    assert rep.p_two(100, 200, 100, 200) == 1.0
+    assert two_proportion_p(50, 100, 60, 100) == pytest.approx(math.erfc(1.4213 / math.sqrt(2)), abs=1e-3)
+    assert two_proportion_p(50, 100, 60, 100) == pytest.approx(0.155, abs=1e-3)
+    assert two_proportion_p(60, 100, 50, 100) == two_proportion_p(50, 100, 60, 100)
+    assert two_proportion_p(0, 200, 0, 200) == two_proportion_p(200, 200, 200, 200) == 1.0
+    assert two_proportion_p(100, 200, 100, 200) == 1.0
 
 
 def test_a_retrain_with_the_committed_scores_is_inside_everywhere_and_a_moved_row_is_caught(tmp_path):
     committed = rep.committed_studies()
     base_row = committed["sd3"]["rows"][0]
-    moved = min(1.0, base_row["scores"]["all"][0] + 0.2)  # 40 of 200 prompts more: far outside, p tiny
-    record = rep.capture(_retrain(tmp_path, shift={"sd3": (0, moved)}))
-    rows = rep.compare(record, committed)
+    moved = min(1.0, base_row["all"][0] + 0.2)  # 40 of 200 prompts more: far outside, p tiny
+    record = rep.capture(_retrain(tmp_path, shift={"sd3": (0, moved)}, commit="f" * 40))
+    assert record["commit"] == "f" * 40 and record["left_out"] == []
+    rows = rep.compare(record)
     assert len(rows) == sum(len(s["rows"]) for s in committed.values())
     off = [r for r in rows if not r.inside]
     assert [r.label for r in off] == [rep.label(base_row)] and off[0].p < 1e-4
     assert all(r.p == 1.0 for r in rows if r.inside)
     counts = rep.summary(rows)
+    assert list(counts) == ["sd3", "flux", "unet"]
     assert counts["sd3"] == {"rows": len(committed["sd3"]["rows"]), "inside": len(committed["sd3"]["rows"]) - 1,
                              "differ": 1}
-    assert counts["flux"]["differ"] == counts["unet"]["differ"] == 0
     text = rep.report(record, rows)
     assert "SD3-mini: %d of %d rates inside" % (counts["sd3"]["inside"], counts["sd3"]["rows"]) in text
+    assert "below the Bonferroni bound %.4f: 1" % (0.05 / len(rows)) in text
 
 
-def test_a_run_of_fewer_models_records_only_what_it_retrained(tmp_path):
+def test_rows_stored_before_a_field_existed_pair_with_its_default(tmp_path):
+    folder = _retrain(tmp_path, studies=("sd3",))
+    _edit(folder / "adherence.json", lambda d: [r.pop("quantization") for r in d["rows"]])
+    rows = rep.compare(rep.capture(folder))
+    assert len(rows) == len(rep.committed_studies()["sd3"]["rows"]) and all(r.inside for r in rows)
+
+
+def test_a_run_of_fewer_models_records_only_what_it_retrained_and_chapter_6_says_so(tmp_path):
     record = rep.capture(_retrain(tmp_path, studies=("flux",)))
-    assert set(record["studies"]) == {"flux"}
-    assert {r.study for r in rep.compare(record)} == {"flux"}
+    assert set(record["studies"]) == {"flux"} and record["left_out"] == ["adherence.json", "adherence-unet.json"]
+    rows = rep.compare(record)
+    assert {r.study for r in rows} == {"flux"}
+    facts = view.facts(record, rows)
+    assert facts["ch6-repro-sd3"] == facts["ch6-repro-unet"] == "not retrained in this reproduction"
+    assert facts["ch6-repro-flux"].startswith(f"{len(rows)} of {len(rows)} inside")
+
+
+def test_the_commit_is_training_jsons_else_the_checkouts_else_unknown(tmp_path):
+    assert rep.capture(_retrain(tmp_path, studies=("unet",)))["commit"] is None  # an --out folder elsewhere
+    checkout = tmp_path / "clone"
+    (checkout / "lib" / "miniature" / "trained").mkdir(parents=True)
+    (checkout / "lib" / "miniature" / "trained" / "train.py").write_text("")
+    folder = _retrain(checkout / "precomputed", studies=("unet",), name=TRAINED_DIR.name)
+    git = ["git", "-C", str(checkout), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert rep.capture(checkout)["commit"] == head  # a clone's root works as FOLDER
+    _edit(folder / "training.json", lambda d: d.update(commit="a" * 40))
+    assert rep.capture(folder)["commit"] == "a" * 40
 
 
 def test_bad_retrain_folders_are_refused_with_what_to_do(tmp_path):
     with pytest.raises(RecordError, match="no such folder"):
         rep.capture(tmp_path / "missing")
-    same = _retrain(tmp_path, studies=())
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(RecordError, match="a file; give the --out folder"):
+        rep.capture(tmp_path / "afile")
     with pytest.raises(RecordError, match="no retrained study"):
-        rep.capture(same)
+        rep.capture(_retrain(tmp_path, studies=(), name="same"))
     quick = _retrain(tmp_path, studies=("sd3",), name="quick")
-    training = json.loads((quick / "training.json").read_text())
-    training["plan"].update(full_study=False, sd3_steps=3)
-    (quick / "training.json").write_text(json.dumps(training))
+    _edit(quick / "training.json", lambda d: d["plan"].update(full_study=False, sd3_steps=3))
     with pytest.raises(RecordError, match="not a reproduction.*sd3_steps: 3.*--quick"):
         rep.capture(quick)
-    short = _retrain(tmp_path, studies=("sd3",), name="short")
-    data = json.loads((short / "adherence.json").read_text())
-    data["rows"] = data["rows"][1:]
-    (short / "adherence.json").write_text(json.dumps(data))
-    with pytest.raises(RecordError, match="lacks 1 of the committed conditions"):
-        rep.capture(short)
-    (short / "adherence.json").write_text('{"rows": [')
-    with pytest.raises(RecordError, match="adherence.json: no readable adherence study"):
-        rep.capture(short)
+    _edit(quick / "training.json", lambda d: d.update(plan=[1]))
+    with pytest.raises(RecordError, match="training.json: no plan"):
+        rep.capture(quick)
+    made = _retrain(tmp_path, studies=("sd3",), name="made")
+    _edit(made / "training.json", lambda d: d.update(made="../../x"))
+    with pytest.raises(RecordError, match="'made' is '../../x', not a UTC time"):
+        rep.capture(made)
+    new_ae = _retrain(tmp_path, studies=("flux",), name="new-ae")
+    _edit(new_ae / "training.json", lambda d: d["flux_vae"].update(kept=False, final_loss=0.5))
+    with pytest.raises(RecordError, match="new autoencoder.*--train-autoencoders"):
+        rep.capture(new_ae)
 
 
-def test_the_command_exits_2_with_one_line_on_a_bad_folder(tmp_path, capsys):
+@pytest.mark.parametrize("change, message", [
+    (lambda rows: rows.pop(1), "lacks a committed condition"),
+    (lambda rows: rows.append(dict(rows[0])), "row %d: a second row of the same condition"),
+    (lambda rows: rows[0].update(n=3), "was scored on 3 prompts, the committed on 200"),
+    (lambda rows: rows[0].update(n=True), "row 0: n is True"),
+    (lambda rows: rows[0].update(steps=[28]), "row 0: steps of the wrong type"),
+    (lambda rows: rows[0].update(scores=None), "row 0: its 'all' score is None"),
+    (lambda rows: rows[0]["scores"].update(all=[1.9, 0.1, 0.2]), r"row 0: its 'all' score is \[1.9"),
+    (lambda rows: rows[0]["scores"].update(all=[float("nan"), 0.1, 0.2]), "row 0: its 'all' score is"),
+    (lambda rows: rows[0]["scores"].update(all=["0.5", "0.4", "0.6"]), "row 0: its 'all' score is"),
+])
+def test_malformed_rows_are_refused_naming_the_row(tmp_path, change, message):
+    folder = _retrain(tmp_path, studies=("sd3",))
+    holder = {}
+    _edit(folder / "adherence.json", lambda d: (change(d["rows"]), holder.update(n=len(d["rows"]) - 1)))
+    with pytest.raises(RecordError, match=message.replace("%d", str(holder["n"])) if "%d" in message else message):
+        rep.capture(folder)
+
+
+def test_unreadable_studies_say_what_is_wrong(tmp_path):
+    folder = _retrain(tmp_path, studies=("sd3",))
+    (folder / "adherence.json").write_text('{"rows": [')
+    with pytest.raises(RecordError, match="adherence study is not JSON"):
+        rep.capture(folder)
+    (folder / "adherence.json").write_text("[1, 2]")
+    with pytest.raises(RecordError, match="adherence study is not a JSON object"):
+        rep.capture(folder)
+    (folder / "adherence.json").unlink()
+    (folder / "adherence.json").mkdir()
+    with pytest.raises(RecordError, match="a folder, not the file of the adherence study"):
+        rep.capture(folder)
+
+
+def test_the_command_exits_2_with_one_line_on_bad_input(tmp_path, capsys):
     assert rep.main([str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "no such folder" in err and "\n" not in err
+    with pytest.raises(SystemExit) as exit_:
+        rep.main(["--write"])
+    assert exit_.value.code == 2 and "need the retrain's FOLDER" in capsys.readouterr().err
 
 
-def test_written_records_are_atomic_and_read_back_and_a_corrupt_one_is_named(tmp_path):
+def test_records_are_written_atomically_one_per_retrain_never_overwritten_silently(tmp_path, capsys):
     root = tmp_path / "trained"
-    record = rep.capture(_retrain(tmp_path, studies=("unet",)))
+    record = rep.capture(_retrain(tmp_path, studies=("unet",)), remark="first")
     path = rep.write(record, root)
-    assert path.parent == root / rep.REPRODUCTIONS and not [p for p in path.parent.iterdir() if p != path]
-    assert rep.stored(root) == [json.loads(path.read_text())]
-    (path.parent / "broken.json").write_text(json.dumps({"kind": "something else"}))
-    with pytest.raises(RecordError, match="broken.json: not a reproduction record"):
+    assert path.name == "20300102T030405Z-" + path.name.split("Z-", 1)[1]
+    assert not [p for p in path.parent.iterdir() if p != path]  # no temp file left
+    assert [r["remark"] for r in rep.stored(root)] == ["first"]
+    with pytest.raises(RecordError, match="exists; add --replace"):
+        rep.write({**record, "remark": "second"}, root)
+    rep.write({**record, "remark": "second"}, root, replace=True)
+    later = {**record, "made": "2031-01-01T00:00:00Z", "remark": "later"}
+    rep.write(later, root)
+    assert [r["remark"] for r in rep.stored(root)] == ["second", "later"]  # oldest retrain first
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(kind="other"), "not a reproduction record"),
+    (lambda d: d.update(stages=[1]), "'stages' is not an object"),
+    (lambda d: d["stages"].update(sd3="x"), "'stages' is not an object"),
+    (lambda d: d.update(machine=[1]), "'machine' is not an object"),
+    (lambda d: d["studies"]["unet"].update(committed="x"), "with its committed rows"),
+    (lambda d: d["studies"]["unet"]["rows"].pop(), "do not pair one to one"),
+    (lambda d: d["studies"]["unet"]["rows"][0].update(all=["a", 1, 2]), "row 0: its 'all' score"),
+])
+def test_a_corrupt_stored_record_is_named_with_how_to_make_it_anew(tmp_path, change, message):
+    root = tmp_path / "trained"
+    path = rep.write(rep.capture(_retrain(tmp_path, studies=("unet",))), root)
+    _edit(path, change)
+    with pytest.raises(RecordError, match=f"{path.name}.*{message}.*--write --replace"):
         rep.stored(root)
 
 
-def test_a_reproduction_of_weights_since_retrained_is_refused(tmp_path):
+def test_a_record_keeps_both_runs_rows_so_retrained_weights_leave_it_readable(tmp_path):
     record = rep.capture(_retrain(tmp_path, studies=("sd3",)))
     committed = rep.committed_studies()
+    assert rep.current(record, committed) == {"sd3": True}
     committed["sd3"] = {**committed["sd3"], "weights": "fedcba987654"}
-    with pytest.raises(RecordError, match="committed weights are now fedcba987654"):
-        rep.compare(record, committed)
+    assert rep.current(record, committed) == {"sd3": False}
+    assert rep.compare(record)  # still compares the weights it reproduced
 
 
-def test_a_retrain_in_place_is_compared_with_the_commit_it_was_made_from(tmp_path):
+def test_a_retrain_in_place_is_compared_with_the_commit_it_was_made_from(tmp_path, capsys):
     repo = tmp_path / "trained-miniatures"
     repo.mkdir()
-    for name in FILES:
-        shutil.copy(TRAINED_DIR / name, repo / name)
+    for f in FILES:
+        shutil.copy(TRAINED_DIR / f, repo / f)
     git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
     subprocess.run([*git, "init", "-q"], check=True)
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-qm", "committed"], check=True)
-    retrained = _retrain(tmp_path, studies=("unet",))
-    shutil.copy(retrained / "adherence-unet.json", repo / "adherence-unet.json")  # the run overwrote it
+    base = rep.committed_studies(repo)["unet"]["rows"][0]
+    retrained = _retrain(tmp_path, studies=("unet",), shift={"unet": (0, base["all"][0] - 0.25)})
+    for f in FILES:  # the run overwrote the committed files
+        shutil.copy(retrained / f, repo / f)
     record = rep.capture(repo, committed_root=repo)
-    assert set(record["studies"]) == {"unet"} and len(record["commit"]) == 40
-    rows = rep.compare(record, rep.committed_studies(repo, retrained_in_place=True))
-    assert rows and all(r.inside for r in rows)
+    assert set(record["studies"]) == {"unet"}
+    rows = rep.compare(record)
+    assert [r.inside for r in rows].count(False) == 1 and rows[0].committed == tuple(base["all"])
+    subprocess.run([*git, "rm", "-q", "--cached", "training.json"], check=True)
+    subprocess.run([*git, "commit", "-qm", "no log"], check=True)
+    with pytest.raises(RecordError, match="git cannot give it back.*--out FOLDER"):
+        rep.capture(repo, committed_root=repo)
 
 
 def test_the_stored_reproduction_is_of_the_committed_weights_and_chapter_6_reads_it():
@@ -159,14 +267,16 @@ def test_the_stored_reproduction_is_of_the_committed_weights_and_chapter_6_reads
     assert records, "chapter 6 shows the newest stored reproduction"
     record, rows = view.latest()
     assert record == records[-1]
+    assert all(rep.current(record).values()), "the committed weights changed: store a reproduction of the new ones"
     committed = rep.committed_studies()
     for study, data in record["studies"].items():
-        assert data["committed"]["weights"] == committed[study]["weights"]
+        assert data["committed"]["rows"] == committed[study]["rows"]
         assert data["weights"] != committed[study]["weights"]  # a retrain, not the committed study copied
     facts = view.facts(record, rows)
     counts = rep.summary(rows)
     assert facts["ch6-repro-rows"] == str(sum(s["rows"] for s in counts.values()))
     assert facts["ch6-repro-inside"] == str(sum(s["inside"] for s in counts.values()))
+    assert facts["ch6-repro-current"] == "the weights committed in this tree"
     table = view.summary_table(record, rows)
     assert list(table["conditions"]) == [counts[s]["rows"] for s in counts]
     assert len(view.rows_table(rows)) == len(rows)

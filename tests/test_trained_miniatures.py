@@ -91,6 +91,21 @@ def test_the_miniature_t5_reads_word_order_where_a_random_one_reads_a_bag_of_wor
     assert text.encoder_digest(enc) != digest  # and a model trained on it has another key
 
 
+def test_saved_tokenizers_equal_the_committed_files_under_hf_hub_offline(tmp_path, monkeypatch):
+    """transformers writes how a tokenizer was loaded (local_files_only, True under HF_HUB_OFFLINE=1) into its saved
+    config: a retrain in the tests' environment saved another tokenizer_config.json, and so another snapshot
+    digest, than the committed run. It is now the committed file, byte for byte, either way. (tokenizer.json also
+    keeps the padding last used, which the run sets the same way each time by encoding the captions; a tokenizer
+    saved unused, as here, has none.)"""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    text.write_tokenizers(tmp_path / "src")
+    enc = text.build_encoders(tmp_path / "src")
+    for key, folder in (("tokenizer", "tokenizer"), ("tokenizer_t5", "tokenizer_3")):
+        enc[key].save_pretrained(tmp_path / folder)
+        committed = trained.TRAINED_DIR / "sd3" / folder / "tokenizer_config.json"
+        assert (tmp_path / folder / "tokenizer_config.json").read_bytes() == committed.read_bytes(), folder
+
+
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     """`train-miniatures --quick --train-autoencoders` into a temporary folder: every stage runs, a few steps each."""

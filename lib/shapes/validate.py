@@ -32,6 +32,23 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided p of the pooled two-proportion z test of k1/n1 against k2/n2, for two independent samples
+    (1.0 when both are all failures or all successes)."""
+    pooled = (k1 + k2) / (n1 + n2)
+    if pooled in (0.0, 1.0):
+        return 1.0
+    z = (k1 / n1 - k2 / n2) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def outside_chance(z: float = 1.96) -> float:
+    """How often a second independent sample of the same true rate falls outside the first's interval (normal
+    approximation): the difference of two independent rates has sqrt(2) times one rate's spread, so
+    P(|Z| > z / sqrt(2)) = erfc(z / 2); 0.166 for 95 % intervals."""
+    return math.erfc(z / 2)
+
+
 def degrade(image: np.ndarray, seed: int, noise: float = NOISE_SIGMA, blur: float = 0.0) -> np.ndarray:
     """The image blurred (sigma `blur` pixels at 32 px, scaled to its size), then with Gaussian noise added."""
     x = image.astype(np.float64)

@@ -11,6 +11,7 @@ other job too.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -39,8 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("chapters", nargs="+", type=Path, help="chapter .md files")
     parser.add_argument("--budget", type=float, default=180.0, help="seconds allowed per chapter (default 180)")
     args = parser.parse_args(argv)
-    import json
-
     from lib.machine import device_info, versions
 
     print("machine:", json.dumps(device_info("cpu")))

@@ -157,11 +157,16 @@ def run(snapshot: Path, n: int, conds: list[Condition] | None = None, progress=N
     return rows
 
 
+def condition(row: dict) -> Condition:
+    """A stored row's condition; rows stored before a field existed have its default."""
+    defaults = asdict(Condition("any"))
+    return Condition(**{k: row.get(k, v) for k, v in defaults.items()})
+
+
 def find(rows: list[dict], **match) -> dict:
     """The row whose condition fields equal `match` (defaults filled in); KeyError if none."""
-    want = asdict(Condition(**match))
-    defaults = asdict(Condition("any"))  # rows stored before a field existed have its default
+    want = Condition(**match)
     for row in rows:
-        if all(row.get(k, defaults[k]) == v for k, v in want.items()):
+        if condition(row) == want:
             return row
-    raise KeyError(f"no adherence row for {want}")
+    raise KeyError(f"no adherence row for {asdict(want)}")

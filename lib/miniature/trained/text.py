@@ -63,6 +63,11 @@ def build_encoders(tokenizers_dir: Path) -> dict:
     torch.manual_seed(SEED)
     tok = CLIPTokenizer.from_pretrained(tokenizers_dir / "clip")
     tok_t5 = T5Tokenizer.from_pretrained(tokenizers_dir / "t5")
+    for t in (tok, tok_t5):
+        # transformers keeps how a tokenizer was loaded (True under HF_HUB_OFFLINE=1) and writes it into the saved
+        # tokenizer_config.json, so a snapshot's files, and its digest, would depend on the environment of the run.
+        # Pinned to the committed snapshots' value.
+        t.init_kwargs["local_files_only"] = False
 
     def clip_config(cfg: dict) -> CLIPTextConfig:
         return CLIPTextConfig(**cfg, vocab_size=len(tok), max_position_embeddings=CLIP_CONTEXT, hidden_act="gelu",

@@ -306,9 +306,10 @@ def _provenance() -> dict:
     import diffusers
     import transformers
 
-    from lib.machine import device_info
+    from lib.machine import device_info, source_commit
 
     return dict(machine=device_info(torch.device("cpu")), cpu_threads=torch.get_num_threads(),
+                commit=source_commit(),
                 versions=dict(torch=torch.__version__, diffusers=diffusers.__version__,
                               transformers=transformers.__version__),
                 made=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
