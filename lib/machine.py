@@ -76,19 +76,22 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+def git(root: Path, *args: str) -> str | None:
+    """The output of `git -C root args...`; None when git is missing, fails or takes over 30 s."""
+    try:
+        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
 def source_commit(root: Path | None = None) -> str | None:
     """The git commit of this library's checkout, with "+changes" when lib/ differs from it; None outside git."""
     root = root or Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=30)
-        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "lib"],
-                                 capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
+    head = (git(root, "rev-parse", "HEAD") or "").strip()
+    if not re.fullmatch(r"[0-9a-f]{40}", head):
         return None
-    if head.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40}", head.stdout.strip()):
-        return None
-    return head.stdout.strip() + ("+changes" if changed.returncode == 0 and changed.stdout.strip() else "")
+    return head + ("+changes" if (git(root, "status", "--porcelain", "--", "lib") or "").strip() else "")
 
 
 def slug(text: str) -> str:

@@ -124,7 +124,8 @@ def test_the_commit_is_training_jsons_else_the_checkouts_else_unknown(tmp_path):
     folder = _retrain(checkout / "precomputed", studies=("unet",), name=TRAINED_DIR.name)
     git = ["git", "-C", str(checkout), "-c", "user.email=t@t", "-c", "user.name=t"]
     subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    subprocess.run([*git, "add", "lib"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "x"], check=True)
     head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     assert rep.capture(checkout)["commit"] == head  # a clone's root works as FOLDER
     _edit(folder / "training.json", lambda d: d.update(commit="a" * 40))

@@ -13,8 +13,8 @@ from typing import Any
 
 from lib.errors import RecordError
 from lib.miniature.trained import TRAINED_DIR
-from lib.miniature.trained.reproduction import (ALPHA, MODEL_NAMES, REPRODUCTIONS, STUDIES, Row, compare, current,
-                                                outside_chance, pct, record_path, stored, summary)
+from lib.miniature.trained.reproduction import (ALPHA, MODEL_NAMES, REPRODUCTIONS, STUDIES, Row, committed_studies,
+                                                compare, current, outside_chance, pct, record_path, stored, summary)
 
 # the stages whose final loss a reproduction can be held against (the autoencoders are kept by default)
 LOSS_STAGES = {"sd3": ("sd3",), "flux": ("flux_teacher", "flux_student"), "unet": ("unet",)}
@@ -66,8 +66,6 @@ def rows_table(rows: list[Row]) -> Any:
 def facts(record: dict, rows: list[Row], root: Path = TRAINED_DIR) -> dict[str, str]:
     """Glue values for chapter 6 (prefix ch6-repro-); the record's own words about the run are ch6-repro-remark,
     which the chapter shows as Markdown (plain weight: it is a paragraph, not a number)."""
-    from lib.miniature.trained.reproduction import committed_studies
-
     machine = record.get("machine") or {}
     precision = sorted({str(s["precision"]) for s in record["stages"].values() if s.get("precision")})
     counts = summary(rows)

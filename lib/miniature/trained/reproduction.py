@@ -28,13 +28,13 @@ import argparse
 import json
 import math
 import re
-import subprocess
 import sys
 from dataclasses import asdict, astuple, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from lib.errors import DMEError, RecordError
+from lib.machine import git, source_commit
 from lib.miniature.trained import TRAINED_DIR
 from lib.shapes.validate import outside_chance, two_proportion_p
 
@@ -157,18 +157,10 @@ def _read(path: Path, what: str) -> dict:
     return _load(text, str(path), what)
 
 
-def _git(folder: Path, *args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout if out.returncode == 0 else None
-
-
 def _committed_file(root: Path, name: str, in_place: bool, what: str) -> dict:
     if not in_place:
         return _read(root / name, what)
-    text = _git(root, "show", f"HEAD:./{name}")
+    text = git(root, "show", f"HEAD:./{name}")
     if text is None:
         raise RecordError(f"{root / name}: the retrain overwrote the committed file and git cannot give it back; "
                           "retrain into another folder with `python -m lib train-miniatures --out FOLDER`")
@@ -206,8 +198,7 @@ def _commit(training: dict, folder: Path) -> str | None:
         return training["commit"]
     checkout = folder.parent.parent
     if folder.parent.name == "precomputed" and (checkout / "lib" / "miniature" / "trained" / "train.py").is_file():
-        head = (_git(checkout, "rev-parse", "HEAD") or "").strip()
-        return head if re.fullmatch(r"[0-9a-f]{40}", head) else None
+        return source_commit(checkout)
     return None
 
 
