@@ -281,3 +281,97 @@ def test_the_stored_reproduction_is_of_the_committed_weights_and_chapter_6_reads
     table = view.summary_table(record, rows)
     assert list(table["conditions"]) == [counts[s]["rows"] for s in counts]
     assert len(view.rows_table(rows)) == len(rows)
+
+
+# ------------------------------------------------------------------------------------------ shorter trainings
+
+def _shorter(tmp_path: Path, fraction: float = 0.25, name: str = "shorter", rate: float = 0.1) -> Path:
+    """The --out folder of `train-miniatures --models sd3 --fraction F`: SD3-mini's study made anew, with its row of
+    single objects at the preset moved to `rate`, and the plan of train.Plan.shorter."""
+    from lib.miniature.trained.train import Plan
+
+    from lib.miniature.trained.study import Condition, conditions
+
+    preset = conditions().index(Condition("single"))  # single objects at SD3-mini's preset
+    folder = _retrain(tmp_path, studies=("sd3",), name=name, shift={"sd3": (preset, rate)})
+    plan = Plan.shorter(fraction)
+    _edit(folder / "training.json", lambda d: d["plan"].update(
+        {k: getattr(plan, k) for k in rep.STEP_FIELDS}))
+    return folder
+
+
+def test_the_shorter_plan_scales_every_denoisers_steps_and_nothing_else():
+    from lib.miniature.trained.train import Plan
+
+    book, short = Plan(), Plan.shorter(0.25, ("sd3",))
+    assert (short.sd3_steps, short.teacher_steps, short.student_steps) == (
+        round(book.sd3_steps / 4), round(book.teacher_steps / 4), round(book.student_steps / 4))
+    assert short.models == ("sd3",) and not short.train_autoencoders
+    assert {k: v for k, v in short.__dict__.items() if k not in rep.STEP_FIELDS and k != "models"} == {
+        k: v for k, v in book.__dict__.items() if k not in rep.STEP_FIELDS and k != "models"}
+    assert Plan.shorter(1e-9).sd3_steps == 1  # never zero steps
+
+
+def test_a_shorter_training_is_compared_and_stored_apart_from_the_reproductions(tmp_path):
+    root = tmp_path / "trained"
+    record = rep.capture(_shorter(tmp_path), remark="quarter")
+    assert record["kind"] == rep.SHORTER_KIND
+    assert (record["plan"]["sd3_steps"], record["committed_plan"]["sd3_steps"]) == (450, 1800)
+    rows = rep.compare(record)
+    assert sum(not r.inside for r in rows) == 1
+    assert "a shorter training, not a reproduction: SD3-mini/UNet-mini 450 of 1800 steps" in rep.report(record, rows)
+    path = rep.write(record, root)
+    assert path.parent.name == rep.SHORTER and not (root / rep.REPRODUCTIONS).exists()
+    assert rep.stored(root) == [] and [r["remark"] for r in rep.stored(root, rep.SHORTER_KIND)] == ["quarter"]
+    # chapter 6: one column per run, the committed weights first, fewest steps last
+    half = _shorter(tmp_path, 0.5, name="half")
+    _edit(half / "training.json", lambda d: d.update(made="2030-01-03T00:00:00Z"))
+    rep.write(rep.capture(half, remark="half"), root)
+    runs = view.shorter_runs(root)
+    assert [r["plan"]["sd3_steps"] for r in runs] == [900, 450]
+    table = view.shorter_table(runs)
+    assert list(table.columns)[0] == "book's plan, committed weights"
+    assert [c.split(",")[0] for c in table.columns[-2:]] == ["50% of the steps", "25% of the steps"]
+    assert table.iloc[0].tolist()[-2:] == ["900", "450"]
+    single = table.loc["single objects (28 steps, CFG 5)"]
+    assert single.iloc[-1].startswith("10.0\u00a0%") and not single.iloc[0].startswith("10.0")
+    assert table.loc["SD3-mini training steps"].iloc[0] == "1800"
+
+
+def test_a_run_with_more_steps_or_other_settings_is_neither_reproduction_nor_shorter(tmp_path):
+    longer = _shorter(tmp_path, name="longer")
+    _edit(longer / "training.json", lambda d: d["plan"].update(sd3_steps=2000))
+    with pytest.raises(RecordError, match="not a reproduction.*sd3_steps: 2000.*--fraction alone"):
+        rep.capture(longer)
+    other = _shorter(tmp_path, name="other")
+    _edit(other / "training.json", lambda d: d["plan"].update(n_images=100))
+    with pytest.raises(RecordError, match="not a reproduction.*n_images: 100"):
+        rep.capture(other)
+
+
+def test_a_stored_shorter_training_without_its_steps_is_refused(tmp_path):
+    root = tmp_path / "trained"
+    path = rep.write(rep.capture(_shorter(tmp_path)), root)
+    _edit(path, lambda d: d["committed_plan"].pop("sd3_steps"))
+    with pytest.raises(RecordError, match="steps of the shorter and of the committed training are not both"):
+        rep.stored(root, rep.SHORTER_KIND)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--fraction", "0"], "above 0 and at most 1"),
+    (["--fraction", "1.5"], "above 0 and at most 1"),
+    (["--fraction", "nan"], "above 0 and at most 1"),
+    (["--fraction", "0.5"], "give --out FOLDER and --work FOLDER"),
+    (["--fraction", "0.5", "--out", "{tmp}/o"], "give --out FOLDER and --work FOLDER"),
+    (["--fraction", "0.5", "--out", str(TRAINED_DIR), "--work", "{tmp}/w"], "give --out FOLDER and --work FOLDER"),
+    (["--fraction", "0.5", "--quick"], "drop --quick"),
+    (["--fraction", "0.5", "--train-autoencoders", "--out", "{tmp}/o", "--work", "{tmp}/w"],
+     "drop --train-autoencoders"),
+])
+def test_train_miniatures_refuses_a_fraction_that_would_touch_the_books_weights(tmp_path, capsys, args, message):
+    from lib.miniature.trained.train import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() and not (tmp_path / "w").exists()

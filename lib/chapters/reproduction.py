@@ -97,3 +97,76 @@ def facts(record: dict, rows: list[Row], root: Path = TRAINED_DIR) -> dict[str, 
                                      f"{s['inside']} of {s['rows']} inside, "
                                      f"{'none' if not s['differ'] else s['differ']} at p\u00a0<\u00a0{ALPHA:g}")
     return out
+
+
+# ------------------------------------------------------------------------------------------ shorter trainings
+
+# SD3-mini's conditions at its preset (28 steps, CFG 5, with T5) that the shorter-training table shows
+SHORT_CONDITIONS = (("single", "train", "single objects"), ("relation", "train", "two objects and a relation"),
+                    ("composition", "train", "compositions"), ("single", "heldout", "single objects, held-out"),
+                    ("relation", "heldout", "relations, held-out"))
+
+
+def shorter_runs(root: Path = TRAINED_DIR) -> list[dict]:
+    """The stored shorter trainings (`train-miniatures --fraction F`) that retrained SD3-mini, most steps first."""
+    from lib.miniature.trained.reproduction import SHORTER_KIND
+
+    runs = [r for r in stored(root, SHORTER_KIND) if "sd3" in r["studies"]]
+    return sorted(runs, key=lambda r: -r["plan"]["sd3_steps"])
+
+
+def _preset_row(rows: list[dict], kind: str, split: str) -> dict | None:
+    from lib.miniature.trained.study import DEFAULT_GUIDANCE, DEFAULT_STEPS
+
+    for r in rows:
+        if (r["kind"], r["split"], r["steps"], r["guidance"], r["t5"], r["quantization"]) == (
+                kind, split, DEFAULT_STEPS, DEFAULT_GUIDANCE, True, "none"):
+            return r
+    return None
+
+
+def _rate(row: dict | None) -> str:
+    if row is None:
+        return "not measured"
+    rate, low, high = row["all"]
+    return f"{pct(rate)} ({pct(low)}–{pct(high)})"
+
+
+def _time(stage: dict) -> str:
+    if not isinstance(stage.get("seconds"), (int, float)):
+        return "not recorded"
+    where = ", ".join(str(stage[k]) for k in ("chip", "precision") if stage.get(k))
+    return f"{stage['seconds']:.0f}\u00a0s" + (f" ({where})" if where else "")
+
+
+def shorter_table(runs: list[dict], root: Path = TRAINED_DIR) -> Any:
+    """SD3-mini trained for the book's steps (the committed weights, and the newest reproduction's retrain) against
+    the shorter trainings: steps, training time, final loss and the share of images with every attribute right on
+    each of SHORT_CONDITIONS, with its 95 % interval. One column per run."""
+    import pandas as pd
+
+    from lib.chapters.adherence import training_log
+
+    committed_log = training_log(root)
+    columns: dict[str, list] = {}
+
+    def column(name: str, steps, stage: dict, rows: list[dict]) -> None:
+        loss = stage.get("final_loss")
+        columns[name] = [str(steps), _time(stage), f"{loss:.4f}" if isinstance(loss, (int, float)) else "not recorded"]
+        columns[name] += [_rate(_preset_row(rows, kind, split)) for kind, split, _ in SHORT_CONDITIONS]
+
+    base = committed_studies(root)["sd3"]["rows"]
+    column("book's plan, committed weights", committed_log.get("plan", {}).get("sd3_steps", "?"),
+           committed_log.get("sd3") or {}, base)
+    repro = [r for r in stored(root) if "sd3" in r["studies"]]
+    if repro:
+        r = repro[-1]
+        column(f"book's plan, retrained {r['made'][:10]}", r["plan"]["sd3_steps"], r["stages"].get("sd3") or {},
+               r["studies"]["sd3"]["rows"])
+    for r in runs:
+        share = r["plan"]["sd3_steps"] / r["committed_plan"]["sd3_steps"]
+        column(f"{share:.0%} of the steps, {r['made'][:10]}", r["plan"]["sd3_steps"], r["stages"].get("sd3") or {},
+               r["studies"]["sd3"]["rows"])
+    index = ["SD3-mini training steps", "training time (chip, arithmetic)", "final loss (mean of its last 50 steps)"]
+    index += [f"{label} (28 steps, CFG 5)" for *_, label in SHORT_CONDITIONS]
+    return pd.DataFrame(columns, index=pd.Index(index, name="SD3-mini"))

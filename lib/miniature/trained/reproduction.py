@@ -2,7 +2,7 @@
 
     python -m lib train-miniatures --out ~/dme-retrain        # hours on two CPU cores (README)
     python -m lib.miniature.trained.reproduction ~/dme-retrain [--write [--replace]] [--remark "..."]
-    python -m lib.miniature.trained.reproduction              # the stored reproductions
+    python -m lib.miniature.trained.reproduction              # the stored reproductions and shorter trainings
 
 For every condition of the three adherence studies (adherence.json, adherence-flux.json, adherence-unet.json) it
 prints the committed rate with its 95 % Wilson interval, the retrain's rate, whether that rate lies inside the
@@ -14,6 +14,10 @@ seeds both), so their outcomes are paired, while the test and the "outside about
 the test is conservative (a real difference gets a larger p) and a miss of the interval means a little more than
 one time in six suggests. Over many conditions some p fall below 0.05 by chance alone (alpha times the number of
 conditions are expected); a difference that survives the Bonferroni bound (alpha / conditions) is the one to trust.
+
+A run of `train-miniatures --fraction F --out FOLDER --work WORK` (each denoiser trained for a fraction F of the
+book's steps, all else as the book's) is compared the same way, as a *shorter training*: its p says what the lost
+steps cost, and its record goes to precomputed/trained-miniatures/shorter-trainings/ (chapter 6 tabulates them).
 
 `--write` stores a self-contained record in precomputed/trained-miniatures/reproductions/: both runs' rows, the
 retrain's training seconds and losses, machine, versions and commit, and the digests of the committed weights it
@@ -47,8 +51,11 @@ AUTOENCODER = {"sd3": "vae", "flux": "flux_vae", "unet": "vae"}
 # the plan fields that decide what is trained and measured: a retrain with others is not a reproduction
 PLAN_FIELDS = ("eval_prompts", "full_study", "n_images", "n_pairs", "sd3_steps", "teacher_steps", "student_steps")
 STAGES = ("vae", "sd3", "flux_vae", "flux_teacher", "flux_pairs", "flux_student", "unet")
-REPRODUCTIONS = "reproductions"
-KIND = "trained-miniatures reproduction"
+# a run of `train-miniatures --fraction F` trains these for fewer steps; its record is kept apart (SHORTER)
+STEP_FIELDS = ("sd3_steps", "teacher_steps", "student_steps")
+REPRODUCTIONS, SHORTER = "reproductions", "shorter-trainings"
+KIND, SHORTER_KIND = "trained-miniatures reproduction", "trained-miniatures shorter training"
+FOLDERS = {KIND: REPRODUCTIONS, SHORTER_KIND: SHORTER}
 ALPHA = 0.05
 _MADE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$")
 _TYPES = {"model": str, "kind": str, "split": str, "steps": int, "guidance": (int, float), "t5": bool,
@@ -217,11 +224,16 @@ def capture(folder: Path, remark: str = "", committed_root: Path = TRAINED_DIR) 
         where = folder if not isinstance(plan, dict) else committed_root
         raise RecordError(f"{Path(where) / 'training.json'}: no plan; is it the log of `python -m lib "
                           "train-miniatures`?")
-    differ = [f"{k}: {plan.get(k)!r} (committed {want.get(k)!r})" for k in PLAN_FIELDS if plan.get(k) != want.get(k)]
-    if differ:
+    changed = [k for k in PLAN_FIELDS if plan.get(k) != want.get(k)]
+    differ = [f"{k}: {plan.get(k)!r} (committed {want.get(k)!r})" for k in changed]
+    # fewer steps and nothing else changed: a shorter training (train-miniatures --fraction), compared all the same
+    shorter = bool(changed) and set(changed) <= set(STEP_FIELDS) and all(
+        isinstance(plan.get(k), int) and not isinstance(plan.get(k), bool) and isinstance(want.get(k), int)
+        and 0 < plan[k] <= want[k] for k in STEP_FIELDS)
+    if differ and not shorter:
         raise RecordError(f"{folder / 'training.json'}: not a reproduction, its plan differs from the committed "
                           f"run's ({'; '.join(differ)}); run `python -m lib train-miniatures --out FOLDER` without "
-                          "--quick")
+                          "--quick (or with --fraction alone, for a shorter training)")
     made = training.get("made")
     if not (isinstance(made, str) and _MADE.match(made)):
         raise RecordError(f"{folder / 'training.json'}: 'made' is {made!r}, not a UTC time like 2026-12-06T17:59:42Z")
@@ -260,11 +272,12 @@ def capture(folder: Path, remark: str = "", committed_root: Path = TRAINED_DIR) 
                           "one); run `python -m lib train-miniatures --out FOLDER` first")
     stages = {s: {k: training[s][k] for k in ("seconds", "final_loss", "kept", "precision", "chip")
                   if k in training[s]} for s in STAGES if isinstance(training.get(s), dict)}
-    return {"kind": KIND, "made": made, "recorded": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    return {"kind": SHORTER_KIND if shorter else KIND, "made": made,
+            "recorded": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "commit": _commit(training, folder), "machine": training.get("machine") or {},
             "versions": training.get("versions") or {}, "cpu_threads": training.get("cpu_threads"),
-            "plan": {k: plan.get(k) for k in PLAN_FIELDS}, "wall_seconds": training.get("wall_seconds_this_run"),
-            "stages": stages, "remark": str(remark), "left_out": left_out, "studies": studies}
+            "plan": {k: plan.get(k) for k in PLAN_FIELDS}, "committed_plan": {k: want.get(k) for k in PLAN_FIELDS},
+            "wall_seconds": training.get("wall_seconds_this_run"), "stages": stages, "remark": str(remark), "left_out": left_out, "studies": studies}
 
 
 def compare(record: dict) -> list[Row]:
@@ -299,12 +312,13 @@ def summary(rows: list[Row], alpha: float = ALPHA) -> dict[str, dict]:
 # ------------------------------------------------------------------------------------------ storing
 
 def record_path(record: dict, root: Path = TRAINED_DIR) -> Path:
-    """reproductions/<made>-<machine>.json, e.g. 20261206T175942Z-amd-epyc-24gb.json: one file per retrain."""
+    """reproductions/<made>-<machine>.json, e.g. 20261206T175942Z-amd-epyc-24gb.json: one file per retrain
+    (shorter-trainings/ for a shorter training)."""
     from lib.machine import machine_folder
 
     g = _MADE.match(record["made"]).groups()
     stamp = "".join(g[:3]) + "T" + "".join(g[3:]) + "Z"
-    return Path(root) / REPRODUCTIONS / f"{stamp}-{machine_folder(record.get('machine') or {})}.json"
+    return Path(root) / FOLDERS[record["kind"]] / f"{stamp}-{machine_folder(record.get('machine') or {})}.json"
 
 
 def write(record: dict, root: Path = TRAINED_DIR, replace: bool = False) -> Path:
@@ -320,12 +334,17 @@ def write(record: dict, root: Path = TRAINED_DIR, replace: bool = False) -> Path
     return path
 
 
-def check(data: dict, where: str) -> dict:
-    """A stored record, checked; RecordError naming what is wrong and how to make it anew."""
+def check(data: dict, where: str, kind: str = KIND) -> dict:
+    """A stored record of `kind`, checked; RecordError naming what is wrong and how to make it anew."""
     redo = ("; rewrite it with `python -m lib.miniature.trained.reproduction FOLDER --write --replace` from the "
             "retrain's folder, or remove it")
-    if data.get("kind") != KIND or not isinstance(data.get("studies"), dict) or not data["studies"]:
-        raise RecordError(f"{where}: not a reproduction record{redo}")
+    if data.get("kind") != kind or not isinstance(data.get("studies"), dict) or not data["studies"]:
+        raise RecordError(f"{where}: not a {kind.removeprefix('trained-miniatures ')} record{redo}")
+    if kind == SHORTER_KIND and not (isinstance(data.get("plan"), dict) and isinstance(data.get("committed_plan"), dict)
+                                     and all(_count(data["plan"].get(k)) and _count(data["committed_plan"].get(k))
+                                             for k in STEP_FIELDS)):
+        raise RecordError(f"{where}: the steps of the shorter and of the committed training are not both recorded"
+                          f"{redo}")
     if not (isinstance(data.get("made"), str) and _MADE.match(data["made"])):
         raise RecordError(f"{where}: 'made' is {data.get('made')!r}, not a UTC time{redo}")
     for key in ("machine", "versions", "stages"):
@@ -343,11 +362,16 @@ def check(data: dict, where: str) -> dict:
     return data
 
 
-def stored(root: Path = TRAINED_DIR) -> list[dict]:
-    """The stored reproduction records, oldest retrain first; RecordError naming a corrupt one."""
+def _count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def stored(root: Path = TRAINED_DIR, kind: str = KIND) -> list[dict]:
+    """The stored records of `kind` (reproductions, or shorter trainings), oldest retrain first; RecordError naming
+    a corrupt one."""
     out = []
-    for path in (Path(root) / REPRODUCTIONS).glob("*.json"):
-        out.append(check(_read(path, "reproduction record"), str(path)))
+    for path in (Path(root) / FOLDERS[kind]).glob("*.json"):
+        out.append(check(_read(path, f"{kind.removeprefix('trained-miniatures ')} record"), str(path), kind))
     return sorted(out, key=lambda r: r["made"])
 
 
@@ -357,6 +381,13 @@ def _printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def steps_text(record: dict) -> str:
+    """'SD3-mini/UNet-mini 450 of 1800 steps, FLUX-mini teacher 375 of 1500, student 200 of 800'."""
+    p, c = record["plan"], record["committed_plan"]
+    return (f"SD3-mini/UNet-mini {p['sd3_steps']} of {c['sd3_steps']} steps, FLUX-mini teacher "
+            f"{p['teacher_steps']} of {c['teacher_steps']}, student {p['student_steps']} of {c['student_steps']}")
+
+
 def report(record: dict, rows: list[Row], alpha: float = ALPHA) -> str:
     """The table the command prints: one line per condition, then the counts per study and how to read them."""
     m = record.get("machine") or {}
@@ -364,6 +395,9 @@ def report(record: dict, rows: list[Row], alpha: float = ALPHA) -> str:
     lines = [f"retrain of {record['made']} at commit {(record.get('commit') or 'unknown')[:12]} on "
              f"{m.get('chip', 'an unrecorded chip')} ({m.get('cpu_count', '?')} cores, "
              f"{', '.join(precision) or 'precision unrecorded'}), versions {record.get('versions')}"]
+    if record["kind"] == SHORTER_KIND:
+        lines.append("a shorter training, not a reproduction: " + steps_text(record) + "; p says whether the "
+                     "shorter training changed a rate")
     if record.get("remark"):
         lines.append(f"remark: {_printable(str(record['remark']))}")
     if record.get("left_out"):
@@ -400,9 +434,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.folder:
             records = [capture(args.folder, args.remark)]
         else:
-            records = stored()
+            records = stored() + stored(kind=SHORTER_KIND)
             if not records:
-                raise RecordError(f"{TRAINED_DIR / REPRODUCTIONS}: no stored reproduction; give a retrain's folder")
+                raise RecordError(f"{TRAINED_DIR / REPRODUCTIONS}: no stored reproduction (nor shorter training); "
+                                  "give a retrain's folder")
         for record in records:
             print(report(record, compare(record)))
         if args.folder and args.write:

@@ -58,6 +58,16 @@ class Plan:
                    student_steps=3, eval_prompts=4, full_study=False, models=models,
                    train_autoencoders=train_autoencoders)
 
+    @classmethod
+    def shorter(cls, fraction: float, models: tuple[str, ...] = MODELS) -> "Plan":
+        """The book's plan with each denoiser (SD3-mini, FLUX-mini's teacher and student, UNet-mini, which trains
+        SD3-mini's steps) trained for `fraction` of its steps, at least one, on the kept autoencoders: everything
+        else, the study included, as the book's. What a shorter training buys is then a measurement
+        (lib.miniature.trained.reproduction stores it apart from the reproductions)."""
+        book = cls()
+        steps = {k: max(1, round(getattr(book, k) * fraction)) for k in ("sd3_steps", "teacher_steps", "student_steps")}
+        return cls(models=models, **steps)
+
 
 def default_work_dir() -> Path:
     return Path(os.environ.get("DME_TRAIN_WORK", Path.home() / ".cache" / "dme" / "train-miniatures"))
@@ -435,8 +445,21 @@ def main(argv: list[str] | None = None) -> int:
                    "from run to run, and so do the denoisers trained on them)")
     p.add_argument("--quick", action="store_true", help="a few steps on a few images: checks the command, "
                    "trains nothing useful; writes into a temporary folder unless --out/--work are given")
+    p.add_argument("--fraction", type=float, default=1.0, metavar="F",
+                   help="train each denoiser for this fraction of the book's steps (0 < F < 1; the autoencoders "
+                   "are kept, the study is the book's): what a shorter training costs in adherence. Needs --out "
+                   "and --work, as its weights are not the book's")
     a = p.parse_args(argv)
     out, work = a.out, a.work
+    if not 0 < a.fraction <= 1:  # NaN fails this too
+        p.error(f"--fraction {a.fraction:g}: give a share of the book's steps, above 0 and at most 1")
+    if a.fraction < 1:
+        if a.quick or a.train_autoencoders:
+            p.error("--fraction trains the book's plan for fewer steps on the kept autoencoders; drop "
+                    + ("--quick" if a.quick else "--train-autoencoders"))
+        if out.resolve() == TRAINED_DIR.resolve() or work is None or work.resolve() == default_work_dir().resolve():
+            p.error("--fraction makes weights that are not the book's: give --out FOLDER and --work FOLDER apart "
+                    "from the committed snapshots and from the state a full run resumes from")
     if a.quick:  # never over the committed weights, nor into the state a full run resumes from
         import tempfile
 
@@ -453,8 +476,12 @@ def main(argv: list[str] | None = None) -> int:
         print("--quick: UNet-mini runs with SD3-mini's encoders and autoencoder; training a quick SD3-mini first",
               file=sys.stderr)
         models = tuple(m for m in MODELS if m in models or m == "sd3")
-    plan = Plan.quick(models, a.train_autoencoders) if a.quick else Plan(models=models,
-                                                                            train_autoencoders=a.train_autoencoders)
+    if a.quick:
+        plan = Plan.quick(models, a.train_autoencoders)
+    elif a.fraction < 1:
+        plan = Plan.shorter(a.fraction, models)
+    else:
+        plan = Plan(models=models, train_autoencoders=a.train_autoencoders)
     log = train_miniatures(out, work, plan)
     print(summary(log, budget=not a.quick))
     return 0
