@@ -375,3 +375,35 @@ def test_train_miniatures_refuses_a_fraction_that_would_touch_the_books_weights(
         main([a.replace("{tmp}", str(tmp_path)) for a in args])
     assert exit_.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "o").exists() and not (tmp_path / "w").exists()
+
+
+def test_chapter_6_counts_a_shorter_runs_minutes_as_the_budget_does(tmp_path):
+    from lib.miniature.trained.train import BUDGET_MINUTES, STAGES, STUDIES, budget_line
+
+    root = tmp_path / "trained"
+    alone = rep.capture(_shorter(tmp_path, name="alone"))
+    every = _shorter(tmp_path, name="every")
+    for study in ("flux", "unet"):
+        _edit(every / rep.STUDIES[study], lambda d: d.update(made="2030-01-01T00:00:00Z", weights="0123456789ab"))
+    record = rep.capture(every)
+    assert set(record["studies"]) == {"sd3", "flux", "unet"}
+    training = json.loads((every / "training.json").read_text())
+    log = {**{s: training[s] for s in STAGES}, **{name: json.loads((every / f"{name.replace('_', '-')}.json")
+                                                                   .read_text()) for name in STUDIES}}
+    minutes = view.run_minutes(record)
+    # the same total as train-miniatures' own budget line prints for that run
+    assert f"stages and studies: {minutes['total'] - minutes['kept']:.1f} min" in budget_line(log)
+    assert f"and {minutes['kept']:.1f} min of training for the autoencoders kept" in budget_line(log)
+    rep.write(alone, root)
+    facts = view.shorter_facts(view.shorter_runs(root))
+    assert facts["ch6-short-steps"] == "450" and facts["ch6-short-share"] == "25\u00a0%"
+    assert facts["ch6-short-single"].startswith("10.0\u00a0%") and facts["ch6-short-p-single"] == "< 0.001"
+    assert "trained SD3-mini alone" in facts["ch6-short-all"]
+    rep.write(record, root, replace=True)
+    facts = view.shorter_facts(view.shorter_runs(root))
+    verdict = "within" if minutes["total"] <= BUDGET_MINUTES else "over"
+    assert f"in {minutes['total']:.0f} minutes" in facts["ch6-short-all"] and f"{verdict} the 45-minute" in facts[
+        "ch6-short-all"]
+    assert float(facts["ch6-short-book-minutes"]) == round(view.book_minutes())
+    with pytest.raises(RecordError, match="no stored shorter training.*--fraction 0.25"):
+        view.shorter_facts([])

@@ -170,3 +170,73 @@ def shorter_table(runs: list[dict], root: Path = TRAINED_DIR) -> Any:
     index = ["SD3-mini training steps", "training time (chip, arithmetic)", "final loss (mean of its last 50 steps)"]
     index += [f"{label} (28 steps, CFG 5)" for *_, label in SHORT_CONDITIONS]
     return pd.DataFrame(columns, index=pd.Index(index, name="SD3-mini"))
+
+
+def run_minutes(record: dict) -> dict[str, float]:
+    """A run's minutes as train-miniatures' budget counts them (lib.miniature.trained.train.budget_line): every
+    stage, a kept autoencoder's training included (from its entry), and every study the run made."""
+    stages = record["stages"]
+    studies = sum(s.get("seconds") or 0 for s in record["studies"].values())
+    kept = sum(s.get("seconds") or 0 for s in stages.values() if s.get("kept"))
+    trained = sum(s.get("seconds") or 0 for s in stages.values() if not s.get("kept"))
+    return {"total": (trained + kept + studies) / 60, "studies": studies / 60, "kept": kept / 60,
+            "pairs": (stages.get("flux_pairs") or {}).get("seconds", 0) / 60, "trained": trained / 60}
+
+
+def book_minutes(root: Path = TRAINED_DIR) -> float:
+    """The committed run's minutes as the budget counts them: every stage of training.json (each measured on the
+    chip its entry names) and the three studies."""
+    import json
+
+    from lib.chapters.adherence import training_log
+    from lib.miniature.trained.reproduction import STAGES
+
+    log = training_log(root)
+    seconds = sum((log.get(s) or {}).get("seconds") or 0 for s in STAGES)
+    for name in STUDIES.values():
+        try:
+            seconds += json.loads((Path(root) / name).read_text()).get("seconds") or 0
+        except (OSError, ValueError) as err:
+            raise RecordError(f"{Path(root) / name}: unreadable ({type(err).__name__}); restore it with git "
+                              "checkout, or retrain with `python -m lib train-miniatures`") from err
+    return seconds / 60
+
+
+def shorter_facts(runs: list[dict], root: Path = TRAINED_DIR) -> dict[str, str]:
+    """Glue values for chapter 6 (prefix ch6-short-): SD3-mini's fewest-steps run against the committed weights,
+    and, where that run trained all three models, its minutes against the 45-minute budget."""
+    from lib.miniature.trained.train import BUDGET_MINUTES
+    from lib.shapes.validate import two_proportion_p
+
+    if not runs:
+        raise RecordError(f"{root / 'shorter-trainings'}: no stored shorter training; run `python -m lib "
+                          "train-miniatures --fraction 0.25 --out FOLDER --work FOLDER`, then `python -m "
+                          "lib.miniature.trained.reproduction FOLDER --write`")
+    run = runs[-1]
+    base = committed_studies(root)["sd3"]["rows"]
+    out = {"ch6-short-runs": str(len(runs)), "ch6-short-steps": str(run["plan"]["sd3_steps"]),
+           "ch6-short-book-steps": str(run["committed_plan"]["sd3_steps"]),
+           "ch6-short-share": f"{run['plan']['sd3_steps'] / run['committed_plan']['sd3_steps']:.0%}".replace(
+               "%", "\u00a0%"),
+           "ch6-short-time": _time(run["stages"].get("sd3") or {}), "ch6-short-budget": str(BUDGET_MINUTES),
+           "ch6-short-book-minutes": f"{book_minutes(root):.0f}"}
+    for kind in ("single", "relation"):
+        a, b = _preset_row(base, kind, "train"), _preset_row(run["studies"]["sd3"]["rows"], kind, "train")
+        out[f"ch6-short-book-{kind}"] = _rate(a)
+        out[f"ch6-short-{kind}"] = _rate(b)
+        p = two_proportion_p(round(a["all"][0] * a["n"]), a["n"], round(b["all"][0] * b["n"]), b["n"])
+        out[f"ch6-short-p-{kind}"] = f"{p:.3f}" if p >= 0.001 else "< 0.001"
+    every = set(run["studies"]) == {"sd3", "flux", "unet"}
+    m = run_minutes(run)
+    machine = run.get("machine") or {}
+    precision = sorted({str(s["precision"]) for s in run["stages"].values() if s.get("precision")})
+    out["ch6-short-all"] = (
+        f"That run trained and measured all three miniatures (FLUX-mini's teacher for {run['plan']['teacher_steps']} "
+        f"and its student for {run['plan']['student_steps']} steps) in {m['total']:.0f} minutes as the budget counts "
+        f"them, on one {machine.get('chip', 'unrecorded chip')} in {', '.join(precision) or 'unrecorded precision'}: "
+        f"{'within' if m['total'] <= BUDGET_MINUTES else 'over'} the {BUDGET_MINUTES}-minute budget. Of those "
+        f"minutes, {m['studies']:.0f} went to the adherence studies, {m['pairs']:.0f} to the teacher's image pairs "
+        f"and {m['kept']:.0f} to the kept autoencoders' training (counted from their entries), none of which "
+        "shrinks with the steps." if every else
+        "That run trained SD3-mini alone, so it says nothing about the budget of all three miniatures.")
+    return out
