@@ -337,9 +337,35 @@ def train_miniatures(out: Path = TRAINED_DIR, work: Path | None = None, plan: Pl
         torch.set_num_threads(threads)
 
 
+# the plan's steps of each model (UNet-mini trains SD3-mini's)
+MODEL_STEPS = {"sd3": ("sd3_steps",), "flux": ("teacher_steps", "student_steps"), "unet": ("sd3_steps",)}
+
+
+def _same_steps(out: Path, plan: Plan) -> None:
+    """ConfigError if out/training.json keeps a model this run does not train, trained with other steps: its
+    entries would stand under this run's plan (a --fraction run into a full run's folder, or the reverse)."""
+    from lib.errors import ConfigError
+
+    stored = out / "training.json"
+    before = {}
+    if stored.is_file():
+        try:
+            before = json.loads(stored.read_text()).get("plan") or {}
+        except (OSError, ValueError, AttributeError):  # unreadable: _train rewrites it from this run's entries
+            before = {}
+    kept = [m for m in before.get("models", ()) if m in MODEL_STEPS and m not in plan.models]
+    differ = [f"{k} {before.get(k)} (this run {getattr(plan, k)})" for m in kept for k in MODEL_STEPS[m]
+              if before.get(k) != getattr(plan, k)]
+    if differ:
+        raise ConfigError(f"{stored} keeps {', '.join(kept)} trained with other steps "
+                          f"({'; '.join(dict.fromkeys(differ))}); train into another --out, or add those models "
+                          "to --models")
+
+
 def _train(out: Path, work: Path, plan: Plan) -> dict:
     from lib.miniature.trained import text
 
+    _same_steps(out, plan)
     started = time.perf_counter()
     log: dict = {}
     tokenizers = work / "tokenizers"
@@ -404,16 +430,22 @@ def _round_trip(entry: dict) -> str:
             f"{rt['all']:.1%}, least often {rt['weakest']} ({rt['weakest_share']:.1%})")
 
 
+def budget_seconds(log: dict) -> tuple[float, float]:
+    """What the budget counts in a log of stages (STAGES) and studies (STUDIES): the seconds of the stages trained
+    and the studies made, and apart, those of the kept autoencoders' training (from their entries)."""
+    kept = sum(log[name].get("seconds", 0) for name in STAGES if name in log and log[name].get("kept"))
+    ran = sum(log[name]["seconds"] for name in STAGES if name in log and not log[name].get("kept"))
+    return ran + sum(log[k]["seconds"] for k in STUDIES if k in log), kept
+
+
 def budget_line(log: dict) -> str:
     """The stages' and studies' seconds (as each was measured, on the chip it names: a resumed stage keeps its first
     run's) against the budget, which holds for all three models, autoencoders included (a kept one's training, from
     its entry, is counted apart); a run that does not cover the three models gets no verdict unless it is over
     already; and this run's wall-clock time."""
-    studies = [log[k]["seconds"] for k in STUDIES if k in log]
     ran = [name for name in STAGES if name in log and not log[name].get("kept")]
-    kept_names = [name for name in STAGES if name in log and log[name].get("kept")]
-    kept, n_kept = sum(log[name].get("seconds", 0) for name in kept_names), len(kept_names)
-    total = sum(log[name]["seconds"] for name in ran) + sum(studies)
+    n_kept = sum(1 for name in STAGES if name in log and log[name].get("kept"))
+    total, kept = budget_seconds(log)
     chips = sorted({(log[name].get("chip") or "unknown CPU") + (f" ({log[name]['precision']})" if log[name].get(
         "precision") else "") for name in ran})
     # the budget covers everything train-miniatures can train: a kept autoencoder's training counts as measured
@@ -454,10 +486,19 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < a.fraction <= 1:  # NaN fails this too
         p.error(f"--fraction {a.fraction:g}: give a share of the book's steps, above 0 and at most 1")
     if a.fraction < 1:
+        book, short = Plan(), Plan.shorter(a.fraction)
+        if any(getattr(short, k) == getattr(book, k) for k in ("sd3_steps", "teacher_steps", "student_steps")):
+            p.error(f"--fraction {a.fraction:g} leaves a denoiser with the book's steps; give a smaller fraction "
+                    "(or none, for the book's plan)")
         if a.quick or a.train_autoencoders:
             p.error("--fraction trains the book's plan for fewer steps on the kept autoencoders; drop "
                     + ("--quick" if a.quick else "--train-autoencoders"))
-        if out.resolve() == TRAINED_DIR.resolve() or work is None or work.resolve() == default_work_dir().resolve():
+        def overlap(a: Path, b: Path) -> bool:
+            a, b = a.expanduser().resolve(), b.expanduser().resolve()
+            return a.is_relative_to(b) or b.is_relative_to(a)
+
+        kept_apart = (TRAINED_DIR, default_work_dir())
+        if work is None or overlap(out, work) or any(overlap(f, k) for f in (out, work) for k in kept_apart):
             p.error("--fraction makes weights that are not the book's: give --out FOLDER and --work FOLDER apart "
                     "from the committed snapshots and from the state a full run resumes from")
     if a.quick:  # never over the committed weights, nor into the state a full run resumes from
