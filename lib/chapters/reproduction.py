@@ -101,7 +101,7 @@ def facts(record: dict, rows: list[Row], root: Path = TRAINED_DIR) -> dict[str, 
 
 # ------------------------------------------------------------------------------------------ shorter trainings
 
-# SD3-mini's conditions at its preset (28 steps, CFG 5, with T5) that the shorter-training table shows
+# SD3-mini's conditions at its preset (lib.miniature.trained.study's defaults) that the shorter-training table shows
 SHORT_CONDITIONS = (("single", "train", "single objects"), ("relation", "train", "two objects and a relation"),
                     ("composition", "train", "compositions"), ("single", "heldout", "single objects, held-out"),
                     ("relation", "heldout", "relations, held-out"))
@@ -115,128 +115,176 @@ def shorter_runs(root: Path = TRAINED_DIR) -> list[dict]:
     return sorted(runs, key=lambda r: -r["plan"]["sd3_steps"])
 
 
-def _preset_row(rows: list[dict], kind: str, split: str) -> dict | None:
+def preset() -> str:
+    """'28 steps, CFG 5, with T5': the setting every rate of the shorter-training table is measured at."""
     from lib.miniature.trained.study import DEFAULT_GUIDANCE, DEFAULT_STEPS
 
-    for r in rows:
-        if (r["kind"], r["split"], r["steps"], r["guidance"], r["t5"], r["quantization"]) == (
-                kind, split, DEFAULT_STEPS, DEFAULT_GUIDANCE, True, "none"):
-            return r
-    return None
+    return f"{DEFAULT_STEPS} steps, CFG {DEFAULT_GUIDANCE:g}, with T5"
 
 
-def _rate(row: dict | None) -> str:
-    if row is None:
-        return "not measured"
+def _preset_row(rows: list[dict], kind: str, split: str, where: str) -> dict:
+    from lib.miniature.trained.study import find
+
+    try:
+        return find(rows, kind=kind, split=split)
+    except KeyError:
+        raise RecordError(f"{where}: no row of {kind} ({split}) at SD3-mini's preset ({preset()}); make the record "
+                          "anew from a run of this library's train-miniatures") from None
+
+
+def _rate(row: dict) -> str:
     rate, low, high = row["all"]
     return f"{pct(rate)} ({pct(low)}–{pct(high)})"
 
 
 def _time(stage: dict) -> str:
-    if not isinstance(stage.get("seconds"), (int, float)):
+    """'380 s on AMD EPYC in float32' (what the stage's entry records of it)."""
+    if "seconds" not in stage:
         return "not recorded"
-    where = ", ".join(str(stage[k]) for k in ("chip", "precision") if stage.get(k))
-    return f"{stage['seconds']:.0f}\u00a0s" + (f" ({where})" if where else "")
+    return (f"{stage['seconds']:.0f}\u00a0s" + (f" on {stage['chip']}" if stage.get("chip") else "")
+            + (f" in {stage['precision']}" if stage.get("precision") else ""))
+
+
+def _share(run: dict) -> str:
+    return f"{100 * run['plan']['sd3_steps'] / run['committed_plan']['sd3_steps']:.0f}\u00a0%"
 
 
 def shorter_table(runs: list[dict], root: Path = TRAINED_DIR) -> Any:
     """SD3-mini trained for the book's steps (the committed weights, and the newest reproduction's retrain) against
-    the shorter trainings: steps, training time, final loss and the share of images with every attribute right on
-    each of SHORT_CONDITIONS, with its 95 % interval. One column per run."""
+    the shorter trainings: steps, training time, final loss, the share of images with every attribute right on each
+    of SHORT_CONDITIONS with its 95 % interval, and each record's remark. One column per run."""
     import pandas as pd
 
     from lib.chapters.adherence import training_log
 
-    committed_log = training_log(root)
     columns: dict[str, list] = {}
 
-    def column(name: str, steps, stage: dict, rows: list[dict]) -> None:
+    def column(name: str, steps, stage: dict, rows: list[dict], where: str, remark: str) -> None:
         loss = stage.get("final_loss")
-        columns[name] = [str(steps), _time(stage), f"{loss:.4f}" if isinstance(loss, (int, float)) else "not recorded"]
-        columns[name] += [_rate(_preset_row(rows, kind, split)) for kind, split, _ in SHORT_CONDITIONS]
+        columns[name] = [str(steps), _time(stage),
+                         f"{loss:.4f}" if isinstance(loss, (int, float)) and not isinstance(loss, bool) else
+                         "not recorded"]
+        columns[name] += [_rate(_preset_row(rows, kind, split, where)) for kind, split, _ in SHORT_CONDITIONS]
+        columns[name].append(remark or "—")
 
-    base = committed_studies(root)["sd3"]["rows"]
-    column("book's plan, committed weights", committed_log.get("plan", {}).get("sd3_steps", "?"),
-           committed_log.get("sd3") or {}, base)
+    log = training_log(root)
+    column("book's plan, committed weights", (log.get("plan") or {}).get("sd3_steps", "not recorded"),
+           log.get("sd3") if isinstance(log.get("sd3"), dict) else {}, committed_studies(root)["sd3"]["rows"],
+           str(root / "adherence.json"), "")
     repro = [r for r in stored(root) if "sd3" in r["studies"]]
     if repro:
         r = repro[-1]
-        column(f"book's plan, retrained {r['made'][:10]}", r["plan"]["sd3_steps"], r["stages"].get("sd3") or {},
-               r["studies"]["sd3"]["rows"])
+        column(f"book's plan, retrained {r['made'][:10]}", (r.get("plan") or {}).get("sd3_steps", "not recorded"),
+               r["stages"].get("sd3") or {}, r["studies"]["sd3"]["rows"], record_path(r, root).name, r["remark"])
     for r in runs:
-        share = r["plan"]["sd3_steps"] / r["committed_plan"]["sd3_steps"]
-        column(f"{share:.0%} of the steps, {r['made'][:10]}", r["plan"]["sd3_steps"], r["stages"].get("sd3") or {},
-               r["studies"]["sd3"]["rows"])
-    index = ["SD3-mini training steps", "training time (chip, arithmetic)", "final loss (mean of its last 50 steps)"]
-    index += [f"{label} (28 steps, CFG 5)" for *_, label in SHORT_CONDITIONS]
-    return pd.DataFrame(columns, index=pd.Index(index, name="SD3-mini"))
+        column(f"{_share(r)} of the steps, {r['made'][:10]}", r["plan"]["sd3_steps"], r["stages"].get("sd3") or {},
+               r["studies"]["sd3"]["rows"], record_path(r, root).name, r["remark"])
+    index = ["SD3-mini training steps", "training time", "final loss (mean of the last 50 steps)"]
+    index += [label for *_, label in SHORT_CONDITIONS] + ["the record's remark"]
+    return pd.DataFrame(columns, index=pd.Index(index, name=f"SD3-mini ({preset()})"))
 
 
 def run_minutes(record: dict) -> dict[str, float]:
-    """A run's minutes as train-miniatures' budget counts them (lib.miniature.trained.train.budget_line): every
+    """A run's minutes as train-miniatures' budget counts them (lib.miniature.trained.train.budget_seconds): every
     stage, a kept autoencoder's training included (from its entry), and every study the run made."""
-    stages = record["stages"]
-    studies = sum(s.get("seconds") or 0 for s in record["studies"].values())
-    kept = sum(s.get("seconds") or 0 for s in stages.values() if s.get("kept"))
-    trained = sum(s.get("seconds") or 0 for s in stages.values() if not s.get("kept"))
-    return {"total": (trained + kept + studies) / 60, "studies": studies / 60, "kept": kept / 60,
-            "pairs": (stages.get("flux_pairs") or {}).get("seconds", 0) / 60, "trained": trained / 60}
+    from lib.miniature.trained.train import MODELS, STUDIES as LOGGED, budget_seconds
+
+    log = {name: stage for name, stage in record["stages"].items() if "seconds" in stage}
+    log.update({LOGGED[MODELS.index(study)]: {"seconds": s.get("seconds") or 0}
+                for study, s in record["studies"].items()})
+    trained, kept = budget_seconds(log)
+    return {"total": (trained + kept) / 60, "kept": kept / 60,
+            "studies": sum(s.get("seconds") or 0 for s in record["studies"].values()) / 60,
+            "pairs": (record["stages"].get("flux_pairs") or {}).get("seconds", 0) / 60}
 
 
 def book_minutes(root: Path = TRAINED_DIR) -> float:
-    """The committed run's minutes as the budget counts them: every stage of training.json (each measured on the
-    chip its entry names) and the three studies."""
+    """The committed run's minutes as the budget counts them (every stage of training.json, each measured on the
+    chip its entry names, and the three studies)."""
     import json
 
     from lib.chapters.adherence import training_log
-    from lib.miniature.trained.reproduction import STAGES
+    from lib.miniature.trained.train import MODELS, STAGES, STUDIES as LOGGED, budget_seconds
 
-    log = training_log(root)
-    seconds = sum((log.get(s) or {}).get("seconds") or 0 for s in STAGES)
-    for name in STUDIES.values():
+    training = training_log(root)
+    log = {}
+    for name in STAGES:
+        entry = training.get(name)
+        if not (isinstance(entry, dict) and _seconds(entry.get("seconds"))):
+            raise RecordError(f"{root / 'training.json'}: {name} has no seconds; restore the file with git checkout, "
+                              "or retrain with `python -m lib train-miniatures`")
+        log[name] = entry
+    for model, name in STUDIES.items():
         try:
-            seconds += json.loads((Path(root) / name).read_text()).get("seconds") or 0
+            data = json.loads((Path(root) / name).read_text())
         except (OSError, ValueError) as err:
             raise RecordError(f"{Path(root) / name}: unreadable ({type(err).__name__}); restore it with git "
                               "checkout, or retrain with `python -m lib train-miniatures`") from err
-    return seconds / 60
+        if not (isinstance(data, dict) and _seconds(data.get("seconds"))):
+            raise RecordError(f"{Path(root) / name}: no seconds; restore it with git checkout, or retrain with "
+                              "`python -m lib train-miniatures`")
+        log[LOGGED[MODELS.index(model)]] = data
+    trained, kept = budget_seconds(log)
+    return (trained + kept) / 60
+
+
+def _seconds(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf")
 
 
 def shorter_facts(runs: list[dict], root: Path = TRAINED_DIR) -> dict[str, str]:
-    """Glue values for chapter 6 (prefix ch6-short-): SD3-mini's fewest-steps run against the committed weights,
-    and, where that run trained all three models, its minutes against the 45-minute budget."""
+    """Glue values for chapter 6 (prefix ch6-short-): SD3-mini's fewest-steps run against the committed weights it
+    was compared with, whether those are still the tree's, a closing sentence that follows the measurement and,
+    where the run trained all three models, its minutes against the 45-minute budget."""
     from lib.miniature.trained.train import BUDGET_MINUTES
-    from lib.shapes.validate import two_proportion_p
 
     if not runs:
-        raise RecordError(f"{root / 'shorter-trainings'}: no stored shorter training; run `python -m lib "
+        raise RecordError(f"{root / 'shorter-trainings'}: no stored shorter training of SD3-mini; run `python -m lib "
                           "train-miniatures --fraction 0.25 --out FOLDER --work FOLDER`, then `python -m "
                           "lib.miniature.trained.reproduction FOLDER --write`")
     run = runs[-1]
-    base = committed_studies(root)["sd3"]["rows"]
-    out = {"ch6-short-runs": str(len(runs)), "ch6-short-steps": str(run["plan"]["sd3_steps"]),
-           "ch6-short-book-steps": str(run["committed_plan"]["sd3_steps"]),
-           "ch6-short-share": f"{run['plan']['sd3_steps'] / run['committed_plan']['sd3_steps']:.0%}".replace(
-               "%", "\u00a0%"),
+    where = record_path(run, root).name
+    rows = compare(run)
+    sd3 = run["studies"]["sd3"]
+    out = {"ch6-short-steps": str(run["plan"]["sd3_steps"]), "ch6-short-book-steps": str(
+        run["committed_plan"]["sd3_steps"]), "ch6-short-share": _share(run), "ch6-short-preset": preset(),
            "ch6-short-time": _time(run["stages"].get("sd3") or {}), "ch6-short-budget": str(BUDGET_MINUTES),
-           "ch6-short-book-minutes": f"{book_minutes(root):.0f}"}
+           "ch6-short-book-minutes": f"{book_minutes(root):.0f}",
+           "ch6-short-n": "/".join(sorted({str(r["n"]) for r in sd3["rows"]}, key=int)),
+           "ch6-short-current": ("the weights committed in this tree" if current(run, committed_studies(root))["sd3"]
+                                 else "weights since replaced in this tree (the record keeps their rows)")}
+    lost = {}
     for kind in ("single", "relation"):
-        a, b = _preset_row(base, kind, "train"), _preset_row(run["studies"]["sd3"]["rows"], kind, "train")
-        out[f"ch6-short-book-{kind}"] = _rate(a)
-        out[f"ch6-short-{kind}"] = _rate(b)
-        p = two_proportion_p(round(a["all"][0] * a["n"]), a["n"], round(b["all"][0] * b["n"]), b["n"])
-        out[f"ch6-short-p-{kind}"] = f"{p:.3f}" if p >= 0.001 else "< 0.001"
+        mine = _preset_row(sd3["rows"], kind, "train", where)
+        i = sd3["rows"].index(mine)
+        row = [r for r in rows if r.study == "sd3"][i]
+        out[f"ch6-short-book-{kind}"] = _rate(_preset_row(sd3["committed"]["rows"], kind, "train", where))
+        out[f"ch6-short-{kind}"] = _rate(mine)
+        out[f"ch6-short-p-{kind}"] = f"p\u00a0=\u00a0{row.p:.3f}" if row.p >= 0.001 else "p\u00a0<\u00a00.001"
+        lost[kind] = (100 * (row.committed[0] - row.reproduced[0]), row.p < ALPHA)
+    (d1, sig1), (d2, sig2) = lost["single"], lost["relation"]
+    if sig1 and sig2 and d1 > 0 and d2 > 0:
+        out["ch6-short-verdict"] = (
+            f"In this toy world, then, the book's adherence is bought with training steps: cut to {_share(run)} of "
+            f"them, SD3-mini loses {d1:.0f} points on single objects and {d2:.0f} on relations, both differences "
+            f"beyond chance (p < {ALPHA:g}).")
+    else:
+        out["ch6-short-verdict"] = (
+            f"Cut to {_share(run)} of its steps, SD3-mini's rates move by {-d1:+.0f} points on single objects "
+            f"({'beyond' if sig1 else 'within'} chance at p < {ALPHA:g}) and {-d2:+.0f} on relations "
+            f"({'beyond' if sig2 else 'within'} chance), so the shorter training does not lose adherence on both.")
     every = set(run["studies"]) == {"sd3", "flux", "unet"}
     m = run_minutes(run)
     machine = run.get("machine") or {}
     precision = sorted({str(s["precision"]) for s in run["stages"].values() if s.get("precision")})
+    trained = " and ".join(MODEL_NAMES[s] for s in STUDIES if s in run["studies"])
     out["ch6-short-all"] = (
         f"That run trained and measured all three miniatures (FLUX-mini's teacher for {run['plan']['teacher_steps']} "
-        f"and its student for {run['plan']['student_steps']} steps) in {m['total']:.0f} minutes as the budget counts "
-        f"them, on one {machine.get('chip', 'unrecorded chip')} in {', '.join(precision) or 'unrecorded precision'}: "
-        f"{'within' if m['total'] <= BUDGET_MINUTES else 'over'} the {BUDGET_MINUTES}-minute budget. Of those "
-        f"minutes, {m['studies']:.0f} went to the adherence studies, {m['pairs']:.0f} to the teacher's image pairs "
-        f"and {m['kept']:.0f} to the kept autoencoders' training (counted from their entries), none of which "
-        "shrinks with the steps." if every else
-        "That run trained SD3-mini alone, so it says nothing about the budget of all three miniatures.")
+        f"and its student for {run['plan']['student_steps']} steps) in {m['total']:.1f} minutes as the budget "
+        f"counts them, on one {machine.get('chip', 'unrecorded chip')} in "
+        f"{', '.join(precision) or 'unrecorded precision'}: {'within' if m['total'] <= BUDGET_MINUTES else 'over'} "
+        f"the {BUDGET_MINUTES}-minute budget. Of those minutes, {m['studies']:.1f} went to the adherence studies, "
+        f"{m['pairs']:.1f} to the teacher's image pairs and {m['kept']:.1f} to the kept autoencoders' training "
+        "(counted from their entries), none of which shrinks with the steps." if every else
+        f"That run trained {trained} only, so it says nothing about the budget of all three miniatures.")
     return out

@@ -46,6 +46,10 @@ STUDIES = {"sd3": "adherence.json", "flux": "adherence-flux.json", "unet": "adhe
 MODEL_NAMES = {"sd3": "SD3-mini", "flux": "FLUX-mini", "unet": "UNet-mini"}
 ROW_MODELS = {"sd3-medium": "SD3-mini", "flux-schnell": "FLUX-mini student", "flux-teacher": "FLUX-mini teacher",
               "unet-mini": "UNet-mini"}
+# the stages that train each study's denoisers, with the plan field of their steps
+STUDY_STAGES = {"sd3": (("sd3", "sd3_steps"),), "flux": (("flux_teacher", "teacher_steps"),
+                                                         ("flux_student", "student_steps")),
+                "unet": (("unet", "sd3_steps"),)}
 # the autoencoder each study's denoiser trains on: a reproduction keeps the committed one (train-miniatures' default)
 AUTOENCODER = {"sd3": "vae", "flux": "flux_vae", "unet": "vae"}
 # the plan fields that decide what is trained and measured: a retrain with others is not a reproduction
@@ -257,6 +261,12 @@ def capture(folder: Path, remark: str = "", committed_root: Path = TRAINED_DIR) 
         if not (isinstance(stage, dict) and (stage.get("kept") or stage == committed_training.get(AUTOENCODER[study]))):
             raise RecordError(f"{path}: its model trained on a new autoencoder (--train-autoencoders); a reproduction "
                               "of the committed scores keeps the committed autoencoders (the default)")
+        for name_, field in STUDY_STAGES[study]:
+            entry = training.get(name_)
+            if isinstance(entry, dict) and "steps" in entry and entry["steps"] != plan.get(field):
+                raise RecordError(f"{folder / 'training.json'}: {name_} trained {entry['steps']!r} steps, its plan "
+                                  f"says {field} {plan.get(field)!r} (runs of other steps into one --out); retrain "
+                                  "it into a folder of its own")
         mine = {_key(r): r for r in rows}
         for r in base["rows"]:
             if _key(r) not in mine:
@@ -277,7 +287,8 @@ def capture(folder: Path, remark: str = "", committed_root: Path = TRAINED_DIR) 
             "commit": _commit(training, folder), "machine": training.get("machine") or {},
             "versions": training.get("versions") or {}, "cpu_threads": training.get("cpu_threads"),
             "plan": {k: plan.get(k) for k in PLAN_FIELDS}, "committed_plan": {k: want.get(k) for k in PLAN_FIELDS},
-            "wall_seconds": training.get("wall_seconds_this_run"), "stages": stages, "remark": str(remark), "left_out": left_out, "studies": studies}
+            "wall_seconds": training.get("wall_seconds_this_run"), "stages": stages, "remark": str(remark),
+            "left_out": left_out, "studies": studies}
 
 
 def compare(record: dict) -> list[Row]:
@@ -351,7 +362,12 @@ def check(data: dict, where: str, kind: str = KIND) -> dict:
         if not isinstance(data.get(key), dict) or (key == "stages" and not all(isinstance(v, dict) for v in
                                                                                  data[key].values())):
             raise RecordError(f"{where}: '{key}' is not an object{redo}")
+    for name, stage in data["stages"].items():
+        if "seconds" in stage and not (_number(stage["seconds"]) and stage["seconds"] >= 0):
+            raise RecordError(f"{where}: stage {name!r} has seconds {stage['seconds']!r}, not a time{redo}")
     for study, s in data["studies"].items():
+        if isinstance(s, dict) and s.get("seconds") is not None and not (_number(s["seconds"]) and s["seconds"] >= 0):
+            raise RecordError(f"{where}: study {study!r} has seconds {s['seconds']!r}, not a time{redo}")
         if study not in STUDIES or not isinstance(s, dict) or not isinstance(s.get("committed"), dict):
             raise RecordError(f"{where}: study {study!r} is not one of {sorted(STUDIES)} with its committed rows{redo}")
         mine = rows_of(s.get("rows"), f"{where} ({study})", redo)
@@ -382,10 +398,15 @@ def _printable(text: str) -> str:
 
 
 def steps_text(record: dict) -> str:
-    """'SD3-mini/UNet-mini 450 of 1800 steps, FLUX-mini teacher 375 of 1500, student 200 of 800'."""
+    """The steps of the models the record retrained, e.g. 'SD3-mini 450 of 1800 steps, FLUX-mini teacher 375 of
+    1500 and student 200 of 800, UNet-mini 450 of 1800'."""
     p, c = record["plan"], record["committed_plan"]
-    return (f"SD3-mini/UNet-mini {p['sd3_steps']} of {c['sd3_steps']} steps, FLUX-mini teacher "
-            f"{p['teacher_steps']} of {c['teacher_steps']}, student {p['student_steps']} of {c['student_steps']}")
+    parts = []
+    for study in (s for s in STUDIES if s in record["studies"]):
+        steps = [f"{'teacher ' if f == 'teacher_steps' else 'student ' if f == 'student_steps' else ''}"
+                 f"{p.get(f)} of {c.get(f)}" for _, f in STUDY_STAGES[study]]
+        parts.append(f"{MODEL_NAMES[study]} {' and '.join(steps)}")
+    return ", ".join(parts) + " steps"
 
 
 def report(record: dict, rows: list[Row], alpha: float = ALPHA) -> str:
@@ -423,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, nargs="?",
                         help="the retrain's --out folder (or a clone's root); without it, the stored reproductions")
-    parser.add_argument("--write", action="store_true", help=f"store the record in {TRAINED_DIR / REPRODUCTIONS}")
+    parser.add_argument("--write", action="store_true", help=f"store the record in {TRAINED_DIR / REPRODUCTIONS} "
+                        f"(a shorter training's in {TRAINED_DIR / SHORTER})")
     parser.add_argument("--replace", action="store_true", help="with --write: rewrite a stored record of this retrain")
     parser.add_argument("--remark", default="", help="with --write: what the record says about the run (e.g. a "
                                                      "shared CPU)")

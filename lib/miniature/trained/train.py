@@ -327,6 +327,7 @@ def _provenance() -> dict:
 
 def train_miniatures(out: Path = TRAINED_DIR, work: Path | None = None, plan: Plan = Plan()) -> dict:
     """Run every stage (resuming), write out/training.json, return it."""
+    _same_steps(out, plan)
     work = work or default_work_dir()
     work.mkdir(parents=True, exist_ok=True)
     threads = torch.get_num_threads()
@@ -365,7 +366,6 @@ def _same_steps(out: Path, plan: Plan) -> None:
 def _train(out: Path, work: Path, plan: Plan) -> dict:
     from lib.miniature.trained import text
 
-    _same_steps(out, plan)
     started = time.perf_counter()
     log: dict = {}
     tokenizers = work / "tokenizers"
