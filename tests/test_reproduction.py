@@ -483,6 +483,7 @@ def test_the_stored_shorter_trainings_are_of_the_committed_plan_and_chapter_6_re
         assert minutes["total"] > minutes["studies"] > 0
     facts = view.shorter_facts(runs)
     assert facts["ch6-short-steps"] == str(runs[-1]["plan"]["sd3_steps"])
+    assert facts["ch6-short-unet"].startswith("UNet-mini, trained in the same run") == ("unet" in runs[-1]["studies"])
     table = view.shorter_table(runs)
     assert table.shape[1] == 1 + bool([r for r in rep.stored() if "sd3" in r["studies"]]) + len(runs)
     assert "not recorded" not in table.iloc[:3].to_numpy().ravel().tolist()  # every run's steps, time and loss
