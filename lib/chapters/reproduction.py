@@ -152,36 +152,43 @@ def _share(run: dict) -> str:
 def shorter_table(runs: list[dict], root: Path = TRAINED_DIR) -> Any:
     """SD3-mini trained for the book's steps (the committed weights, and the newest reproduction's retrain) against
     the shorter trainings: steps, training time, final loss, the share of images with every attribute right on each
-    of SHORT_CONDITIONS with its 95 % interval, and each record's remark. One column per run."""
+    of SHORT_CONDITIONS with its 95 % interval. One column per run (the remarks: shorter_remarks)."""
     import pandas as pd
 
     from lib.chapters.adherence import training_log
 
     columns: dict[str, list] = {}
 
-    def column(name: str, steps, stage: dict, rows: list[dict], where: str, remark: str) -> None:
+    def column(name: str, steps, stage: dict, rows: list[dict], where: str) -> None:
         loss = stage.get("final_loss")
         columns[name] = [str(steps), _time(stage),
                          f"{loss:.4f}" if isinstance(loss, (int, float)) and not isinstance(loss, bool) else
                          "not recorded"]
         columns[name] += [_rate(_preset_row(rows, kind, split, where)) for kind, split, _ in SHORT_CONDITIONS]
-        columns[name].append(remark or "—")
 
     log = training_log(root)
     column("book's plan, committed weights", (log.get("plan") or {}).get("sd3_steps", "not recorded"),
            log.get("sd3") if isinstance(log.get("sd3"), dict) else {}, committed_studies(root)["sd3"]["rows"],
-           str(root / "adherence.json"), "")
+           str(root / "adherence.json"))
     repro = [r for r in stored(root) if "sd3" in r["studies"]]
     if repro:
         r = repro[-1]
         column(f"book's plan, retrained {r['made'][:10]}", (r.get("plan") or {}).get("sd3_steps", "not recorded"),
-               r["stages"].get("sd3") or {}, r["studies"]["sd3"]["rows"], record_path(r, root).name, r["remark"])
+               r["stages"].get("sd3") or {}, r["studies"]["sd3"]["rows"], record_path(r, root).name)
     for r in runs:
         column(f"{_share(r)} of the steps, {r['made'][:10]}", r["plan"]["sd3_steps"], r["stages"].get("sd3") or {},
-               r["studies"]["sd3"]["rows"], record_path(r, root).name, r["remark"])
+               r["studies"]["sd3"]["rows"], record_path(r, root).name)
     index = ["SD3-mini training steps", "training time", "final loss (mean of the last 50 steps)"]
-    index += [label for *_, label in SHORT_CONDITIONS] + ["the record's remark"]
+    index += [label for *_, label in SHORT_CONDITIONS]
     return pd.DataFrame(columns, index=pd.Index(index, name=f"SD3-mini ({preset()})"))
+
+
+def shorter_remarks(runs: list[dict], root: Path = TRAINED_DIR) -> str:
+    """Markdown: each shorter training's column name, file and what its record says about the run."""
+    from lib.miniature.trained.reproduction import _printable
+
+    return "\n".join(f"- **{_share(r)} of the steps, {r['made'][:10]}** (`{record_path(r, root).name}`): "
+                     f"{_printable(r['remark']) or 'no remark'}" for r in runs)
 
 
 def run_minutes(record: dict) -> dict[str, float]:
