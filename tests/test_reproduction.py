@@ -488,3 +488,15 @@ def test_the_stored_shorter_trainings_are_of_the_committed_plan_and_chapter_6_re
     table = view.shorter_table(runs)
     assert table.shape[1] == 1 + bool([r for r in rep.stored() if "sd3" in r["studies"]]) + len(runs)
     assert "not recorded" not in table.iloc[:3].to_numpy().ravel().tolist()  # every run's steps, time and loss
+
+
+def test_a_remark_is_shown_as_written_not_as_markdown():
+    """MyST turns '--' into an en dash and '*x*' into emphasis; a record's remark (a command line, a file name) must
+    reach the page as written."""
+    from markdown_it import MarkdownIt
+
+    remark = 'train-miniatures --fraction 0.25 *as* a_b [x](y) `z` <b> "q"'
+    md = MarkdownIt("commonmark", {"typographer": True}).enable(["replacements", "smartquotes"])
+    html = md.render(view.literal_md(remark))
+    assert html == "<p>" + remark.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;") + "</p>\n"
+    assert view.literal_md("bell\x07") == "bell\\\\x07"  # control characters are shown, escaped, not sent

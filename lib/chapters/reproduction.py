@@ -90,7 +90,7 @@ def facts(record: dict, rows: list[Row], root: Path = TRAINED_DIR) -> dict[str, 
            "ch6-repro-current": ("the weights committed in this tree" if all(still.values()) else
                                  "weights that have since been replaced in this tree (its rows are kept in the "
                                  "record, so the comparison below still stands for them)"),
-           "ch6-repro-remark": record.get("remark") or "none (the record has no remark)"}
+           "ch6-repro-remark": literal_md(str(record.get("remark") or "")) or "none (the record has no remark)"}
     for study in STUDIES:
         s = counts.get(study)
         out[f"ch6-repro-{study}"] = ("not retrained in this reproduction" if s is None else
@@ -183,12 +183,20 @@ def shorter_table(runs: list[dict], root: Path = TRAINED_DIR) -> Any:
     return pd.DataFrame(columns, index=pd.Index(index, name=f"SD3-mini ({preset()})"))
 
 
-def shorter_remarks(runs: list[dict], root: Path = TRAINED_DIR) -> str:
-    """Markdown: each shorter training's column name, file and what its record says about the run."""
+def literal_md(text: str) -> str:
+    """`text` as Markdown that renders it literally: every ASCII punctuation character backslash-escaped
+    (CommonMark allows it), so '--fraction' keeps its two hyphens (no en dash) and '*' or '_' starts no emphasis."""
+    import string
+
     from lib.miniature.trained.reproduction import _printable
 
+    return "".join("\\" + c if c in string.punctuation else c for c in _printable(text))
+
+
+def shorter_remarks(runs: list[dict], root: Path = TRAINED_DIR) -> str:
+    """Markdown: each shorter training's column name, file and what its record says about the run."""
     return "\n".join(f"- **{_share(r)} of the steps, {r['made'][:10]}** (`{record_path(r, root).name}`): "
-                     f"{_printable(r['remark']) or 'no remark'}" for r in runs)
+                     f"{literal_md(r['remark']) or 'no remark'}" for r in runs)
 
 
 def run_minutes(record: dict) -> dict[str, float]:
