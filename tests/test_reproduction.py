@@ -337,6 +337,7 @@ def test_a_shorter_training_is_compared_and_stored_apart_from_the_reproductions(
     table = view.shorter_table(runs)
     assert list(table.columns)[0] == "book's plan, committed weights"
     assert [c.split(",")[0] for c in table.columns[-2:]] == ["50\u00a0% of the steps", "25\u00a0% of the steps"]
+    assert table.columns[-1] == "25\u00a0% of the steps, 2030-01-02 03:04"
     assert table.iloc[0].tolist()[-2:] == ["900", "450"]
     remarks = view.shorter_remarks(runs)
     assert remarks.index("half") < remarks.index("quarter") and remarks.count("\n- **") == 1
@@ -500,3 +501,60 @@ def test_a_remark_is_shown_as_written_not_as_markdown():
     html = md.render(view.literal_md(remark))
     assert html == "<p>" + remark.replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;") + "</p>\n"
     assert view.literal_md("bell\x07") == "bell\\\\x07"  # control characters are shown, escaped, not sent
+
+
+@pytest.mark.parametrize("content", ["{not json", "[]", '{"plan": [1]}', '{"plan": {"models": null}}',
+                                     '{"plan": {"models": [["sd3"]]}}'])
+def test_a_malformed_training_log_in_out_is_refused_before_training(tmp_path, content):
+    from lib.errors import ConfigError
+    from lib.miniature.trained.train import Plan, train_miniatures
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "training.json").write_text(content)
+    with pytest.raises(ConfigError, match="not the training log of a train-miniatures run.*remove that file"):
+        train_miniatures(out, tmp_path / "work", Plan.shorter(0.5, ("sd3",)))
+    assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t, a: t["sd3"].update(seconds=float("nan")), "seconds nan, not a time"),
+    (lambda t, a: t["sd3"].update(seconds="x"), "seconds 'x', not a time"),
+    (lambda t, a: a.update(seconds=-5), "seconds -5, not a time"),
+    (lambda t, a: t["machine"].update(memory_bytes="x"), "does not name a chip and memory"),
+    (lambda t, a: t.update(made="2030-13-45T99:99:99Z"), "not a UTC time"),
+    (lambda t, a: t["sd3"].pop("steps"), "sd3 records no steps"),
+    (lambda t, a: t["sd3"].update(steps=450.0), "sd3 records no steps"),
+    (lambda t, a: t["vae"].update(kept="no", final_loss=0.9), "new autoencoder"),
+])
+def test_write_refuses_what_the_chapter_could_not_read_back(tmp_path, capsys, edit, message):
+    folder = _shorter(tmp_path)
+    training = json.loads((folder / "training.json").read_text())
+    study = json.loads((folder / "adherence.json").read_text())
+    edit(training, study)
+    (folder / "training.json").write_text(json.dumps(training))
+    (folder / "adherence.json").write_text(json.dumps(study))
+    root = tmp_path / "trained"
+    with pytest.raises(RecordError, match=message):
+        rep.write(rep.capture(folder), root)
+    assert not root.exists()
+    assert rep.main([str(folder), "--write"]) == 2 and "error: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["plan"].update(sd3_steps=3600), "not the committed one with fewer steps"),
+    (lambda d: d["plan"].update(sd3_steps=1800, teacher_steps=1500, student_steps=800),
+     "not the committed one with fewer steps"),
+    (lambda d: d["plan"].update(n_images=5), "not the committed one with fewer steps"),
+    (lambda d: d.update(remark=5), "remark, commit or list of studies left out"),
+    (lambda d: d.update(commit=5), "remark, commit or list of studies left out"),
+    (lambda d: d.update(left_out=5), "remark, commit or list of studies left out"),
+    (lambda d: d["machine"].update(chip=["x"]), "does not name a chip and memory"),
+    (lambda d: d["stages"]["sd3"].update(final_loss="x"), "final loss 'x', not a number"),
+])
+def test_a_corrupt_stored_shorter_training_is_a_record_error_for_the_chapter(tmp_path, change, message):
+    root = tmp_path / "trained"
+    path = rep.write(rep.capture(_shorter(tmp_path)), root)
+    _edit(path, change)
+    with pytest.raises(RecordError, match=f"{path.name}.*{message}"):
+        view.shorter_runs(root)

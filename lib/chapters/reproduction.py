@@ -176,7 +176,7 @@ def shorter_table(runs: list[dict], root: Path = TRAINED_DIR) -> Any:
         column(f"book's plan, retrained {r['made'][:10]}", (r.get("plan") or {}).get("sd3_steps", "not recorded"),
                r["stages"].get("sd3") or {}, r["studies"]["sd3"]["rows"], record_path(r, root).name)
     for r in runs:
-        column(f"{_share(r)} of the steps, {r['made'][:10]}", r["plan"]["sd3_steps"], r["stages"].get("sd3") or {},
+        column(_run_name(r), r["plan"]["sd3_steps"], r["stages"].get("sd3") or {},
                r["studies"]["sd3"]["rows"], record_path(r, root).name)
     index = ["SD3-mini training steps", "training time", "final loss (mean of the last 50 steps)"]
     index += [label for *_, label in SHORT_CONDITIONS]
@@ -195,8 +195,13 @@ def literal_md(text: str) -> str:
 
 def shorter_remarks(runs: list[dict], root: Path = TRAINED_DIR) -> str:
     """Markdown: each shorter training's column name, file and what its record says about the run."""
-    return "\n".join(f"- **{_share(r)} of the steps, {r['made'][:10]}** (`{record_path(r, root).name}`): "
-                     f"{literal_md(r['remark']) or 'no remark'}" for r in runs)
+    return "\n".join(f"- **{_run_name(r)}** (`{record_path(r, root).name}`): "
+                     f"{literal_md(r.get('remark') or '') or 'no remark'}" for r in runs)
+
+
+def _run_name(run: dict) -> str:
+    """'25 % of the steps, 2026-12-06 21:51' (a column of the table: one per run, so the time is in it)."""
+    return f"{_share(run)} of the steps, {run['made'][:10]} {run['made'][11:16]}"
 
 
 def run_minutes(record: dict) -> dict[str, float]:

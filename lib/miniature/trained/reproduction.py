@@ -239,7 +239,7 @@ def capture(folder: Path, remark: str = "", committed_root: Path = TRAINED_DIR) 
                           f"run's ({'; '.join(differ)}); run `python -m lib train-miniatures --out FOLDER` without "
                           "--quick (or with --fraction alone, for a shorter training)")
     made = training.get("made")
-    if not (isinstance(made, str) and _MADE.match(made)):
+    if not _utc(made):
         raise RecordError(f"{folder / 'training.json'}: 'made' is {made!r}, not a UTC time like 2026-12-06T17:59:42Z")
     for key, kind in (("machine", dict), ("versions", dict)):
         if not isinstance(training.get(key, {}), kind):
@@ -258,11 +258,15 @@ def capture(folder: Path, remark: str = "", committed_root: Path = TRAINED_DIR) 
             left_out.append(name)  # the committed study itself: this run did not retrain the model
             continue
         stage = training.get(AUTOENCODER[study])
-        if not (isinstance(stage, dict) and (stage.get("kept") or stage == committed_training.get(AUTOENCODER[study]))):
+        if not (isinstance(stage, dict) and (stage.get("kept") is True
+                                             or stage == committed_training.get(AUTOENCODER[study]))):
             raise RecordError(f"{path}: its model trained on a new autoencoder (--train-autoencoders); a reproduction "
                               "of the committed scores keeps the committed autoencoders (the default)")
         for name_, field in STUDY_STAGES[study]:
             entry = training.get(name_)
+            if shorter and not (isinstance(entry, dict) and _count(entry.get("steps"))):
+                raise RecordError(f"{folder / 'training.json'}: {name_} records no steps, so the run cannot be "
+                                  "compared as a shorter training; retrain it with this library's train-miniatures")
             if isinstance(entry, dict) and "steps" in entry and entry["steps"] != plan.get(field):
                 raise RecordError(f"{folder / 'training.json'}: {name_} trained {entry['steps']!r} steps, its plan "
                                   f"says {field} {plan.get(field)!r} (runs of other steps into one --out); retrain "
@@ -282,13 +286,16 @@ def capture(folder: Path, remark: str = "", committed_root: Path = TRAINED_DIR) 
                           "one); run `python -m lib train-miniatures --out FOLDER` first")
     stages = {s: {k: training[s][k] for k in ("seconds", "final_loss", "kept", "precision", "chip")
                   if k in training[s]} for s in STAGES if isinstance(training.get(s), dict)}
-    return {"kind": SHORTER_KIND if shorter else KIND, "made": made,
-            "recorded": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "commit": _commit(training, folder), "machine": training.get("machine") or {},
-            "versions": training.get("versions") or {}, "cpu_threads": training.get("cpu_threads"),
-            "plan": {k: plan.get(k) for k in PLAN_FIELDS}, "committed_plan": {k: want.get(k) for k in PLAN_FIELDS},
-            "wall_seconds": training.get("wall_seconds_this_run"), "stages": stages, "remark": str(remark),
-            "left_out": left_out, "studies": studies}
+    record = {"kind": SHORTER_KIND if shorter else KIND, "made": made,
+              "recorded": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "commit": _commit(training, folder), "machine": training.get("machine") or {},
+              "versions": training.get("versions") or {}, "cpu_threads": training.get("cpu_threads"),
+              "plan": {k: plan.get(k) for k in PLAN_FIELDS}, "committed_plan": {k: want.get(k) for k in PLAN_FIELDS},
+              "wall_seconds": training.get("wall_seconds_this_run"), "stages": stages, "remark": str(remark),
+              "left_out": left_out, "studies": studies}
+    # what --write stores must read back: the checks of a stored record, on a copy (check normalises the rows)
+    check(json.loads(json.dumps(record)), str(folder / "training.json"), record["kind"])
+    return record
 
 
 def compare(record: dict) -> list[Row]:
@@ -351,20 +358,34 @@ def check(data: dict, where: str, kind: str = KIND) -> dict:
             "retrain's folder, or remove it")
     if data.get("kind") != kind or not isinstance(data.get("studies"), dict) or not data["studies"]:
         raise RecordError(f"{where}: not a {kind.removeprefix('trained-miniatures ')} record{redo}")
-    if kind == SHORTER_KIND and not (isinstance(data.get("plan"), dict) and isinstance(data.get("committed_plan"), dict)
-                                     and all(_count(data["plan"].get(k)) and _count(data["committed_plan"].get(k))
-                                             for k in STEP_FIELDS)):
-        raise RecordError(f"{where}: the steps of the shorter and of the committed training are not both recorded"
-                          f"{redo}")
-    if not (isinstance(data.get("made"), str) and _MADE.match(data["made"])):
+    if kind == SHORTER_KIND:
+        plan, want = data.get("plan"), data.get("committed_plan")
+        if not (isinstance(plan, dict) and isinstance(want, dict) and all(_count(plan.get(k)) and _count(want.get(k))
+                                                                         for k in STEP_FIELDS)):
+            raise RecordError(f"{where}: the steps of the shorter and of the committed training are not both "
+                              f"recorded{redo}")
+        if not (all(plan[k] <= want[k] for k in STEP_FIELDS) and any(plan[k] < want[k] for k in STEP_FIELDS)
+                and all(plan.get(k) == want.get(k) for k in PLAN_FIELDS if k not in STEP_FIELDS)):
+            raise RecordError(f"{where}: its plan is not the committed one with fewer steps{redo}")
+    if not _utc(data.get("made")):
         raise RecordError(f"{where}: 'made' is {data.get('made')!r}, not a UTC time{redo}")
+    if not isinstance(data.get("remark", ""), str) or not isinstance(data.get("commit"), (str, type(None))) or not (
+            isinstance(data.get("left_out", []), list) and all(isinstance(x, str) for x in data.get("left_out", []))):
+        raise RecordError(f"{where}: its remark, commit or list of studies left out is malformed{redo}")
     for key in ("machine", "versions", "stages"):
         if not isinstance(data.get(key), dict) or (key == "stages" and not all(isinstance(v, dict) for v in
                                                                                  data[key].values())):
             raise RecordError(f"{where}: '{key}' is not an object{redo}")
+    try:  # the file name comes from 'made' and the machine (record_path)
+        record_path(data)
+    except (TypeError, ValueError, OverflowError, AttributeError, KeyError):
+        raise RecordError(f"{where}: its machine ({data.get('machine')!r}) does not name a chip and memory{redo}") \
+            from None
     for name, stage in data["stages"].items():
         if "seconds" in stage and not (_number(stage["seconds"]) and stage["seconds"] >= 0):
             raise RecordError(f"{where}: stage {name!r} has seconds {stage['seconds']!r}, not a time{redo}")
+        if "final_loss" in stage and not _number(stage["final_loss"]):
+            raise RecordError(f"{where}: stage {name!r} has final loss {stage['final_loss']!r}, not a number{redo}")
     for study, s in data["studies"].items():
         if isinstance(s, dict) and s.get("seconds") is not None and not (_number(s["seconds"]) and s["seconds"] >= 0):
             raise RecordError(f"{where}: study {study!r} has seconds {s['seconds']!r}, not a time{redo}")
@@ -376,6 +397,17 @@ def check(data: dict, where: str, kind: str = KIND) -> dict:
             raise RecordError(f"{where}: the {study} rows do not pair one to one with the committed ones{redo}")
         s["rows"], s["committed"]["rows"] = mine, base
     return data
+
+
+def _utc(v) -> bool:
+    """'2026-12-06T17:59:42Z', a real time (not 2030-13-45T99:99:99Z)."""
+    if not (isinstance(v, str) and _MADE.match(v)):
+        return False
+    try:
+        datetime.strptime(v, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return False
+    return True
 
 
 def _count(v) -> bool:

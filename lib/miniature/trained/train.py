@@ -349,11 +349,15 @@ def _same_steps(out: Path, plan: Plan) -> None:
 
     stored = out / "training.json"
     before = {}
-    if stored.is_file():
+    if stored.exists():
         try:
-            before = json.loads(stored.read_text()).get("plan") or {}
-        except (OSError, ValueError, AttributeError):  # unreadable: _train rewrites it from this run's entries
-            before = {}
+            before = json.loads(stored.read_text()).get("plan", {})
+            models = before.get("models", [])
+            if not (isinstance(models, list) and all(isinstance(m, str) for m in models)):
+                raise TypeError("models")
+        except (OSError, ValueError, AttributeError, TypeError) as err:
+            raise ConfigError(f"{stored} is not the training log of a train-miniatures run ({type(err).__name__}); "
+                              "train into another --out, or remove that file") from None
     kept = [m for m in before.get("models", ()) if m in MODEL_STEPS and m not in plan.models]
     differ = [f"{k} {before.get(k)} (this run {getattr(plan, k)})" for m in kept for k in MODEL_STEPS[m]
               if before.get(k) != getattr(plan, k)]
@@ -482,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
                    "are kept, the study is the book's): what a shorter training costs in adherence. Needs --out "
                    "and --work, as its weights are not the book's")
     a = p.parse_args(argv)
-    out, work = a.out, a.work
+    out, work = a.out.expanduser(), a.work.expanduser() if a.work else None  # a quoted '~' as the shell's
     if not 0 < a.fraction <= 1:  # NaN fails this too
         p.error(f"--fraction {a.fraction:g}: give a share of the book's steps, above 0 and at most 1")
     if a.fraction < 1:
@@ -512,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.train_autoencoders and not {"sd3", "flux"} & set(models):
         print("--train-autoencoders: UNet-mini trains on SD3-mini's stored autoencoder; train it with --models sd3",
               file=sys.stderr)
-    if a.quick and out != a.out and "unet" in models and "sd3" not in models:
+    if a.quick and out != a.out.expanduser() and "unet" in models and "sd3" not in models:
         # a scratch folder has no SD3-mini for the UNet to run with: the quick check trains one first
         print("--quick: UNet-mini runs with SD3-mini's encoders and autoencoder; training a quick SD3-mini first",
               file=sys.stderr)
