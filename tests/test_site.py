@@ -57,6 +57,19 @@ def test_figures_are_numbered_with_stable_anchors(built_site):
     assert "Fig. 1" in intro
 
 
+@pytest.mark.site
+def test_a_records_remark_keeps_its_command_lines(built_site):
+    """Chapter 6 shows each shorter training's remark, which quotes the command that made it: '--fraction' must not
+    become an en dash (Sphinx's smartquotes) nor lose characters to Markdown."""
+    from lib.chapters import reproduction
+
+    page = (built_site / "book" / "06_comparison.html").read_text()
+    for run in reproduction.shorter_runs():
+        for flag in re.findall(r"--[a-z-]+", run["remark"]):
+            assert flag in page, flag
+    assert "\u2013fraction" not in page
+
+
 CHAPTERS = ("01_diffusion_fundamentals", "02_architecture_evolution", "03_flow_matching", "04_sd3_medium",
             "05_flux_schnell_gguf", "06_comparison")
 
