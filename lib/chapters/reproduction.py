@@ -230,7 +230,7 @@ def book_minutes(root: Path = TRAINED_DIR) -> float:
     log = {}
     for name in STAGES:
         entry = training.get(name)
-        if not (isinstance(entry, dict) and _seconds(entry.get("seconds"))):
+        if not (isinstance(entry, dict) and _time_of(entry)):
             raise RecordError(f"{root / 'training.json'}: {name} has no seconds; restore the file with git checkout, "
                               "or retrain with `python -m lib train-miniatures`")
         log[name] = entry
@@ -240,7 +240,7 @@ def book_minutes(root: Path = TRAINED_DIR) -> float:
         except (OSError, ValueError) as err:
             raise RecordError(f"{Path(root) / name}: unreadable ({type(err).__name__}); restore it with git "
                               "checkout, or retrain with `python -m lib train-miniatures`") from err
-        if not (isinstance(data, dict) and _seconds(data.get("seconds"))):
+        if not (isinstance(data, dict) and _time_of(data)):
             raise RecordError(f"{Path(root) / name}: no seconds; restore it with git checkout, or retrain with "
                               "`python -m lib train-miniatures`")
         log[LOGGED[MODELS.index(model)]] = data
@@ -248,8 +248,16 @@ def book_minutes(root: Path = TRAINED_DIR) -> float:
     return (trained + kept) / 60
 
 
-def _seconds(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < float("inf")
+def _time_of(entry: dict) -> bool:
+    """Whether an entry's seconds are a time (a finite number, not negative)."""
+    from lib.miniature.trained.reproduction import _number
+
+    return _number(entry.get("seconds")) and entry["seconds"] >= 0
+
+
+def _p_text(p: float) -> str:
+    """'p = 0.016', or 'p < 0.001' (non-breaking spaces)."""
+    return f"p\u00a0=\u00a0{p:.3f}" if p >= 0.001 else "p\u00a0<\u00a00.001"
 
 
 def shorter_facts(runs: list[dict], root: Path = TRAINED_DIR) -> dict[str, str]:
@@ -280,7 +288,7 @@ def shorter_facts(runs: list[dict], root: Path = TRAINED_DIR) -> dict[str, str]:
         row = [r for r in rows if r.study == "sd3"][i]
         out[f"ch6-short-book-{kind}"] = _rate(_preset_row(sd3["committed"]["rows"], kind, "train", where))
         out[f"ch6-short-{kind}"] = _rate(mine)
-        out[f"ch6-short-p-{kind}"] = f"p\u00a0=\u00a0{row.p:.3f}" if row.p >= 0.001 else "p\u00a0<\u00a00.001"
+        out[f"ch6-short-p-{kind}"] = _p_text(row.p)
         lost[kind] = (100 * (row.committed[0] - row.reproduced[0]), row.p < ALPHA)
     (d1, sig1), (d2, sig2) = lost["single"], lost["relation"]
     if sig1 and sig2 and d1 > 0 and d2 > 0:
@@ -333,7 +341,7 @@ def _unet_sentence(run: dict, where: str) -> str:
             unet.append(pct(u["all"][0]))
             sd3.append(pct(d["all"][0]))
             p = two_proportion_p(round(u["all"][0] * u["n"]), u["n"], round(d["all"][0] * d["n"]), d["n"])
-            ps.append(f"p\u00a0=\u00a0{p:.3f}" if p >= 0.001 else "p\u00a0<\u00a00.001")
+            ps.append(_p_text(p))
         return " and ".join(unet), " and ".join(sd3), " and ".join(ps)
 
     u, d, p = rates(run["studies"]["unet"]["rows"], run["studies"]["sd3"]["rows"])

@@ -232,8 +232,7 @@ def capture(folder: Path, remark: str = "", committed_root: Path = TRAINED_DIR) 
     differ = [f"{k}: {plan.get(k)!r} (committed {want.get(k)!r})" for k in changed]
     # fewer steps and nothing else changed: a shorter training (train-miniatures --fraction), compared all the same
     shorter = bool(changed) and set(changed) <= set(STEP_FIELDS) and all(
-        isinstance(plan.get(k), int) and not isinstance(plan.get(k), bool) and isinstance(want.get(k), int)
-        and 0 < plan[k] <= want[k] for k in STEP_FIELDS)
+        _count(plan.get(k)) and _count(want.get(k)) and plan[k] <= want[k] for k in STEP_FIELDS)
     if differ and not shorter:
         raise RecordError(f"{folder / 'training.json'}: not a reproduction, its plan differs from the committed "
                           f"run's ({'; '.join(differ)}); run `python -m lib train-miniatures --out FOLDER` without "

@@ -29,6 +29,7 @@ import torch
 
 from lib.miniature.trained import TRAINED_DIR, autoencoder
 from lib.miniature.trained.loop import where
+from lib.miniature.trained.reproduction import STEP_FIELDS, STUDY_STAGES
 
 STAGES = ("vae", "sd3", "flux_vae", "flux_teacher", "flux_pairs", "flux_student", "unet")
 MODELS = ("sd3", "flux", "unet")
@@ -65,7 +66,7 @@ class Plan:
         else, the study included, as the book's. What a shorter training buys is then a measurement
         (lib.miniature.trained.reproduction stores it apart from the reproductions)."""
         book = cls()
-        steps = {k: max(1, round(getattr(book, k) * fraction)) for k in ("sd3_steps", "teacher_steps", "student_steps")}
+        steps = {k: max(1, round(getattr(book, k) * fraction)) for k in STEP_FIELDS}
         return cls(models=models, **steps)
 
 
@@ -339,7 +340,7 @@ def train_miniatures(out: Path = TRAINED_DIR, work: Path | None = None, plan: Pl
 
 
 # the plan's steps of each model (UNet-mini trains SD3-mini's)
-MODEL_STEPS = {"sd3": ("sd3_steps",), "flux": ("teacher_steps", "student_steps"), "unet": ("sd3_steps",)}
+MODEL_STEPS = {model: tuple(field for _, field in stages) for model, stages in STUDY_STAGES.items()}
 
 
 def _same_steps(out: Path, plan: Plan) -> None:
@@ -469,6 +470,12 @@ def budget_line(log: dict) -> str:
     return text
 
 
+def _overlap(a: Path, b: Path) -> bool:
+    """Whether one folder is the other or lies inside it (after '~' and links are resolved)."""
+    a, b = a.expanduser().resolve(), b.expanduser().resolve()
+    return a.is_relative_to(b) or b.is_relative_to(a)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m lib train-miniatures", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=TRAINED_DIR, help="where the snapshots go (default: %(default)s)")
@@ -491,18 +498,14 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--fraction {a.fraction:g}: give a share of the book's steps, above 0 and at most 1")
     if a.fraction < 1:
         book, short = Plan(), Plan.shorter(a.fraction)
-        if any(getattr(short, k) == getattr(book, k) for k in ("sd3_steps", "teacher_steps", "student_steps")):
+        if any(getattr(short, k) == getattr(book, k) for k in STEP_FIELDS):
             p.error(f"--fraction {a.fraction:g} leaves a denoiser with the book's steps; give a smaller fraction "
                     "(or none, for the book's plan)")
         if a.quick or a.train_autoencoders:
             p.error("--fraction trains the book's plan for fewer steps on the kept autoencoders; drop "
                     + ("--quick" if a.quick else "--train-autoencoders"))
-        def overlap(a: Path, b: Path) -> bool:
-            a, b = a.expanduser().resolve(), b.expanduser().resolve()
-            return a.is_relative_to(b) or b.is_relative_to(a)
-
         kept_apart = (TRAINED_DIR, default_work_dir())
-        if work is None or overlap(out, work) or any(overlap(f, k) for f in (out, work) for k in kept_apart):
+        if work is None or _overlap(out, work) or any(_overlap(f, k) for f in (out, work) for k in kept_apart):
             p.error("--fraction makes weights that are not the book's: give --out FOLDER and --work FOLDER apart "
                     "from the committed snapshots and from the state a full run resumes from")
     if a.quick:  # never over the committed weights, nor into the state a full run resumes from
